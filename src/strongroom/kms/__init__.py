@@ -1,0 +1,1 @@
+"""KMS clients the object server uses to get and unwrap per-object data keys."""
