@@ -1,0 +1,1 @@
+"""Key server unit tests (the integration tests live in tests/kes/integration/)."""
