@@ -125,11 +125,11 @@ def _glob_regex(pattern: str) -> re.Pattern[str] | None:
                 lo, i = _class_char(pattern, i)
                 if lo is None:
                     return None
-                hi = lo
+                hi: str | None = lo
                 if i < n and pattern[i] == "-":
                     hi, i = _class_char(pattern, i + 1)
-                    if hi is None or hi < lo:
-                        return None
+                if hi is None or hi < lo:
+                    return None
                 ranges.append(re.escape(lo) if lo == hi else f"{re.escape(lo)}-{re.escape(hi)}")
             out.append(("[^" if negated else "[") + "".join(ranges) + "]")
         else:
