@@ -181,6 +181,21 @@ class LocalStorage:
             raise StorageError("corrupt segment reference")
         return open(self.data_dir / name[:2] / name, "rb")
 
+    def link_data(self, name: str) -> str:
+        """A second name for an existing data file (data files are immutable). Blocking."""
+        source = self.open_data(name)
+        source.close()
+        new = secrets.token_hex(16)
+        directory = self.data_dir / new[:2]
+        directory.mkdir(exist_ok=True)
+        os.link(self.data_dir / name[:2] / name, directory / new)
+        dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+        return new
+
     def remove_data(self, names: list[str]) -> None:
         for name in names:
             with contextlib.suppress(FileNotFoundError):

@@ -1,0 +1,171 @@
+"""Bucket operations: list, create, head, delete, location, and the bucket configurations."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable
+
+from strongroom.net.streaming import Response
+from strongroom.s3 import sse_config
+from strongroom.s3.context import Ctx
+from strongroom.s3.errors import S3Error
+from strongroom.s3.names import check_bucket_name, valid_existing_bucket_name
+from strongroom.s3.storage import BucketExistsError, BucketNotEmptyError, BucketNotFoundError
+from strongroom.s3.xmlio import document, element, iso8601, parse, text
+
+MAX_CONFIG_BYTES = 64 * 1024
+
+
+def owner_id(ctx: Ctx) -> str:
+    access_key = ctx.services.config.credentials.access_key
+    return hashlib.sha256(access_key.encode()).hexdigest()
+
+
+def owner_xml(ctx: Ctx) -> str:
+    return (
+        "<Owner>"
+        + element("ID", owner_id(ctx))
+        + element("DisplayName", ctx.services.config.credentials.access_key)
+        + "</Owner>"
+    )
+
+
+async def require_bucket(ctx: Ctx) -> None:
+    if not valid_existing_bucket_name(ctx.bucket) or not ctx.storage.bucket_exists(ctx.bucket):
+        raise S3Error("NoSuchBucket", resource=ctx.bucket)
+
+
+async def list_buckets(ctx: Ctx) -> Response:
+    buckets = ctx.storage.list_buckets()
+    entries = "".join(
+        "<Bucket>" + element("Name", name) + element("CreationDate", iso8601(created)) + "</Bucket>"
+        for name, created in buckets
+    )
+    body = document("ListAllMyBucketsResult", [owner_xml(ctx), f"<Buckets>{entries}</Buckets>"])
+    return ctx.response(200, body, xml=True)
+
+
+async def create_bucket(ctx: Ctx) -> Response:
+    check_bucket_name(ctx.bucket)
+    body = await ctx.request.body.read_all(MAX_CONFIG_BYTES)
+    if body.strip():
+        root = parse(body)
+        if root.tag != "CreateBucketConfiguration":
+            raise S3Error("MalformedXML")
+        location = text(root, "LocationConstraint")
+        region = ctx.services.config.region
+        if location and location != region and not (location == "US" and region == "us-east-1"):
+            raise S3Error(
+                "InvalidLocationConstraint",
+                "The specified location-constraint is not valid",
+                status=400,
+            )
+    try:
+        await ctx.services.write(ctx.storage.create_bucket, ctx.bucket)
+    except BucketExistsError:
+        raise S3Error("BucketAlreadyOwnedByYou", resource=ctx.bucket) from None
+    return ctx.response(200, headers=[("Location", f"/{ctx.bucket}")])
+
+
+async def head_bucket(ctx: Ctx) -> Response:
+    await require_bucket(ctx)
+    return ctx.response(200, headers=[("x-amz-bucket-region", ctx.services.config.region)])
+
+
+async def delete_bucket(ctx: Ctx) -> Response:
+    try:
+        await ctx.services.write(ctx.storage.delete_bucket, ctx.bucket)
+    except BucketNotFoundError:
+        raise S3Error("NoSuchBucket", resource=ctx.bucket) from None
+    except BucketNotEmptyError:
+        raise S3Error("BucketNotEmpty", resource=ctx.bucket) from None
+    return ctx.response(204)
+
+
+async def get_location(ctx: Ctx) -> Response:
+    region = ctx.services.config.region
+    value = "" if region == "us-east-1" else region
+    body = document("LocationConstraint", [value.replace("&", "&amp;").replace("<", "&lt;")])
+    return ctx.response(200, body, xml=True)
+
+
+async def get_versioning(ctx: Ctx) -> Response:
+    return ctx.response(200, document("VersioningConfiguration", []), xml=True)
+
+
+async def put_versioning(ctx: Ctx) -> Response:
+    await require_bucket(ctx)
+    root = parse(await ctx.request.body.read_all(MAX_CONFIG_BYTES))
+    status = text(root, "Status")
+    if status not in ("", "Suspended"):
+        raise S3Error("NotImplemented", "Bucket versioning is not supported by this server")
+    return ctx.response(200)
+
+
+async def get_acl(ctx: Ctx) -> Response:
+    grant = (
+        "<AccessControlList><Grant>"
+        '<Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="CanonicalUser">'
+        + element("ID", owner_id(ctx))
+        + element("DisplayName", ctx.services.config.credentials.access_key)
+        + "</Grantee><Permission>FULL_CONTROL</Permission></Grant></AccessControlList>"
+    )
+    return ctx.response(200, document("AccessControlPolicy", [owner_xml(ctx), grant]), xml=True)
+
+
+async def put_acl(ctx: Ctx) -> Response:
+    await require_bucket(ctx)
+    acl = ctx.headers.get("x-amz-acl", "private")
+    if acl != "private":
+        raise S3Error("NotImplemented", "Only the private canned ACL is supported")
+    await ctx.request.body.read_all(MAX_CONFIG_BYTES)
+    return ctx.response(200)
+
+
+async def get_logging(ctx: Ctx) -> Response:
+    return ctx.response(200, document("BucketLoggingStatus", []), xml=True)
+
+
+async def get_notification(ctx: Ctx) -> Response:
+    return ctx.response(200, document("NotificationConfiguration", []), xml=True)
+
+
+async def get_request_payment(ctx: Ctx) -> Response:
+    body = document("RequestPaymentConfiguration", [element("Payer", "BucketOwner")])
+    return ctx.response(200, body, xml=True)
+
+
+async def get_accelerate(ctx: Ctx) -> Response:
+    return ctx.response(200, document("AccelerateConfiguration", []), xml=True)
+
+
+def not_found(code: str) -> Callable[[Ctx], Awaitable[Response]]:
+    """A handler for a configuration we do not store: always the code's not-found error."""
+
+    async def handler(ctx: Ctx) -> Response:
+        raise S3Error(code)
+
+    return handler
+
+
+# -- default encryption (PutBucketEncryption and friends) --
+
+
+async def get_encryption(ctx: Ctx) -> Response:
+    config = ctx.storage.get_bucket_config(ctx.bucket).get("encryption")
+    if config is None:
+        raise S3Error("ServerSideEncryptionConfigurationNotFoundError")
+    return ctx.response(200, sse_config.render(sse_config.load(config)), xml=True)
+
+
+async def put_encryption(ctx: Ctx) -> Response:
+    await require_bucket(ctx)
+    rule = sse_config.parse_config(await ctx.request.body.read_all(MAX_CONFIG_BYTES))
+    await ctx.services.write(ctx.storage.set_bucket_config, ctx.bucket, "encryption", rule.dump())
+    return ctx.response(200)
+
+
+async def delete_encryption(ctx: Ctx) -> Response:
+    await require_bucket(ctx)
+    await ctx.services.write(ctx.storage.set_bucket_config, ctx.bucket, "encryption", None)
+    return ctx.response(204)

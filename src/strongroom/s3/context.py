@@ -1,0 +1,116 @@
+"""Per-request state handed to every S3 handler, and the server-wide configuration."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import unquote
+
+from strongroom.net.streaming import Request, Response
+from strongroom.s3.storage import LocalStorage
+
+if TYPE_CHECKING:
+    from strongroom.kms.base import KMS
+    from strongroom.s3.sigv4 import AuthResult
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    access_key: str
+    secret_key: str = field(repr=False)
+
+    def lookup(self, access_key: str) -> str | None:
+        if hmac.compare_digest(access_key.encode(), self.access_key.encode()):
+            return self.secret_key
+        return None
+
+
+@dataclass(slots=True)
+class ServerConfig:
+    credentials: Credentials
+    region: str = "us-east-1"
+    domains: tuple[str, ...] = ()  # virtual-host-style base domains (MINIO_DOMAIN)
+    kms: KMS | None = None
+    auto_encryption: bool = False
+    allow_ssec_over_http: bool = False
+
+
+class Services:
+    """Long-lived objects shared by all requests of one worker process."""
+
+    def __init__(self, config: ServerConfig, storage: LocalStorage) -> None:
+        self.config = config
+        self.storage = storage
+        # One writer thread: SQLite serialises writers anyway, and fsync waits happen off the
+        # event loop so other connections keep moving.
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="s3-writer")
+        self._io = ThreadPoolExecutor(max_workers=4, thread_name_prefix="s3-io")
+
+    async def write(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a metadata write (or any blocking commit) on the writer thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._writer, fn, *args)
+
+    async def blocking(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run blocking I/O (fsync, large reads) off the event loop."""
+        return await asyncio.get_running_loop().run_in_executor(self._io, fn, *args)
+
+    def close(self) -> None:
+        self._writer.shutdown(wait=True)
+        self._io.shutdown(wait=True)
+        self.storage.close()
+
+
+@dataclass(slots=True)
+class Ctx:
+    """One S3 request after routing and authentication."""
+
+    request: Request
+    services: Services
+    request_id: str
+    bucket: str
+    key: str
+    query: dict[str, str]
+    auth: AuthResult | None = None
+    response_headers: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return self.request.headers
+
+    @property
+    def storage(self) -> LocalStorage:
+        return self.services.storage
+
+    @property
+    def resource(self) -> str:
+        if self.key:
+            return f"/{self.bucket}/{self.key}"
+        return f"/{self.bucket}" if self.bucket else "/"
+
+    def response(
+        self,
+        status: int = 200,
+        body: bytes = b"",
+        headers: list[tuple[str, str]] | None = None,
+        *,
+        xml: bool = False,
+    ) -> Response:
+        out = list(self.response_headers)
+        if xml:
+            out.append(("Content-Type", "application/xml"))
+        if headers:
+            out.extend(headers)
+        return Response(status, out, body)
+
+
+def split_path(raw_path: str) -> tuple[str, str]:
+    """Path-style ``/bucket/key`` into its decoded parts (key may hold any characters)."""
+    path = raw_path[1:] if raw_path.startswith("/") else raw_path
+    bucket, _, key = path.partition("/")
+    return unquote(bucket), unquote(key, errors="surrogateescape")

@@ -1,0 +1,247 @@
+"""ListObjects (v1, v2) and ListObjectVersions.
+
+The walk seeks: keys come from the storage's ordered key range for the prefix, and when a key
+rolls up into a common prefix the walk jumps past every key under that prefix with one new
+seek. Cost grows with what is returned, not with the number of keys in the bucket.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from urllib.parse import quote
+
+from strongroom.net.streaming import Response
+from strongroom.s3.bucket_api import owner_xml, require_bucket
+from strongroom.s3.context import Ctx
+from strongroom.s3.errors import S3Error
+from strongroom.s3.storage import ListEntry, LocalStorage
+from strongroom.s3.storage.local import key_successor
+from strongroom.s3.xmlio import document, element, iso8601
+
+MAX_KEYS = 1000
+
+
+@dataclass(slots=True)
+class Page:
+    entries: list[ListEntry] = field(default_factory=list)
+    prefixes: list[str] = field(default_factory=list)
+    truncated: bool = False
+    next_marker: str = ""  # the last key or common prefix returned
+
+
+def walk(
+    storage: LocalStorage, bucket: str, prefix: str, delimiter: str, after: str, max_keys: int
+) -> Page:
+    """Keys and common prefixes strictly after ``after``, up to ``max_keys`` of them together."""
+    page = Page()
+    count = 0
+    start = after.encode()
+    # A marker that is itself a common prefix means "after everything under it".
+    if after and delimiter and after.startswith(prefix) and after.endswith(delimiter):
+        rest = after[len(prefix) :]
+        if rest.find(delimiter) == len(rest) - len(delimiter):
+            start = key_successor(after.encode()) or start
+            inclusive = True
+        else:
+            inclusive = False
+    else:
+        inclusive = False
+    entries: Iterator[ListEntry] = storage.iter_objects(bucket, prefix, start, inclusive=inclusive)
+    while True:
+        entry = next(entries, None)
+        if entry is None:
+            return page
+        key = entry.key
+        if delimiter:
+            cut = key.find(delimiter, len(prefix))
+            if cut >= 0:
+                common = key[: cut + len(delimiter)]
+                if not after or common > after:
+                    if count == max_keys:
+                        page.truncated = True
+                        return page
+                    page.prefixes.append(common)
+                    page.next_marker = common
+                    count += 1
+                successor = key_successor(common.encode())
+                if successor is None:
+                    return page
+                entries = storage.iter_objects(bucket, prefix, successor, inclusive=True)
+                continue
+        if count == max_keys:
+            page.truncated = True
+            return page
+        page.entries.append(entry)
+        page.next_marker = key
+        count += 1
+
+
+def _max_keys(ctx: Ctx) -> int:
+    raw = ctx.query.get("max-keys", str(MAX_KEYS))
+    try:
+        value = int(raw)
+    except ValueError:
+        raise S3Error(
+            "InvalidArgument", "Provided max-keys not an integer or within integer range"
+        ) from None
+    if value < 0:
+        raise S3Error(
+            "InvalidArgument", "Argument maxKeys must be an integer between 0 and 2147483647"
+        )
+    return min(value, MAX_KEYS)
+
+
+def _encoder(ctx: Ctx) -> tuple[str, str]:
+    encoding = ctx.query.get("encoding-type", "")
+    if encoding and encoding != "url":
+        raise S3Error("InvalidArgument", "Invalid Encoding Method specified in Request")
+    return encoding, encoding
+
+
+def _enc(value: str, encoding: str) -> str:
+    return quote(value, safe="/") if encoding == "url" else value
+
+
+def display_etag(entry: ListEntry) -> str:
+    return entry.etag
+
+
+def _contents(ctx: Ctx, entry: ListEntry, encoding: str, owner: bool) -> str:
+    parts = [
+        "<Contents>",
+        element("Key", _enc(entry.key, encoding)),
+        element("LastModified", iso8601(entry.mtime)),
+        element("ETag", f'"{display_etag(entry)}"'),
+        element("Size", entry.size),
+        element("StorageClass", "STANDARD"),
+    ]
+    if owner:
+        parts.append(owner_xml(ctx))
+    parts.append("</Contents>")
+    return "".join(parts)
+
+
+def _prefixes(page: Page, encoding: str) -> list[str]:
+    return [
+        "<CommonPrefixes>" + element("Prefix", _enc(p, encoding)) + "</CommonPrefixes>"
+        for p in page.prefixes
+    ]
+
+
+async def list_objects_v1(ctx: Ctx) -> Response:
+    await require_bucket(ctx)
+    query = ctx.query
+    prefix = query.get("prefix", "")
+    delimiter = query.get("delimiter", "")
+    marker = query.get("marker", "")
+    encoding, _ = _encoder(ctx)
+    max_keys = _max_keys(ctx)
+    page = walk(ctx.storage, ctx.bucket, prefix, delimiter, marker, max_keys)
+    children = [
+        element("Name", ctx.bucket),
+        element("Prefix", _enc(prefix, encoding)),
+        element("Marker", _enc(marker, encoding)),
+        element("MaxKeys", max_keys),
+    ]
+    if delimiter:
+        children.append(element("Delimiter", _enc(delimiter, encoding)))
+    children.append(element("IsTruncated", page.truncated))
+    if page.truncated and delimiter:
+        children.append(element("NextMarker", _enc(page.next_marker, encoding)))
+    if encoding:
+        children.append(element("EncodingType", encoding))
+    children.extend(_contents(ctx, e, encoding, True) for e in page.entries)
+    children.extend(_prefixes(page, encoding))
+    return ctx.response(200, document("ListBucketResult", children), xml=True)
+
+
+def _encode_token(marker: str) -> str:
+    return base64.urlsafe_b64encode(marker.encode()).decode()
+
+
+def _decode_token(token: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(token.encode()).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise S3Error("InvalidArgument", "The continuation token provided is incorrect") from None
+
+
+async def list_objects_v2(ctx: Ctx) -> Response:
+    await require_bucket(ctx)
+    query = ctx.query
+    prefix = query.get("prefix", "")
+    delimiter = query.get("delimiter", "")
+    start_after = query.get("start-after", "")
+    token = query.get("continuation-token")
+    fetch_owner = query.get("fetch-owner", "").lower() == "true"
+    encoding, _ = _encoder(ctx)
+    max_keys = _max_keys(ctx)
+    after = _decode_token(token) if token is not None else start_after
+    page = walk(ctx.storage, ctx.bucket, prefix, delimiter, after, max_keys)
+    children = [element("Name", ctx.bucket), element("Prefix", _enc(prefix, encoding))]
+    if delimiter:
+        children.append(element("Delimiter", _enc(delimiter, encoding)))
+    children.append(element("MaxKeys", max_keys))
+    children.append(element("KeyCount", len(page.entries) + len(page.prefixes)))
+    children.append(element("IsTruncated", page.truncated))
+    if token is not None:
+        children.append(element("ContinuationToken", token))
+    if page.truncated:
+        children.append(element("NextContinuationToken", _encode_token(page.next_marker)))
+    if start_after:
+        children.append(element("StartAfter", _enc(start_after, encoding)))
+    if encoding:
+        children.append(element("EncodingType", encoding))
+    children.extend(_contents(ctx, e, encoding, fetch_owner) for e in page.entries)
+    children.extend(_prefixes(page, encoding))
+    return ctx.response(200, document("ListBucketResult", children), xml=True)
+
+
+async def list_object_versions(ctx: Ctx) -> Response:
+    """Unversioned buckets: every object is its only version, with VersionId "null"."""
+    query = ctx.query
+    prefix = query.get("prefix", "")
+    delimiter = query.get("delimiter", "")
+    key_marker = query.get("key-marker", "")
+    version_marker = query.get("version-id-marker", "")
+    encoding, _ = _encoder(ctx)
+    max_keys = _max_keys(ctx)
+    if version_marker and not key_marker:
+        raise S3Error(
+            "InvalidArgument", "A version-id marker cannot be specified without a key marker."
+        )
+    after = key_marker
+    page = walk(ctx.storage, ctx.bucket, prefix, delimiter, after, max_keys)
+    children = [
+        element("Name", ctx.bucket),
+        element("Prefix", _enc(prefix, encoding)),
+        element("KeyMarker", _enc(key_marker, encoding)),
+        element("VersionIdMarker", version_marker),
+        element("MaxKeys", max_keys),
+    ]
+    if delimiter:
+        children.append(element("Delimiter", _enc(delimiter, encoding)))
+    children.append(element("IsTruncated", page.truncated))
+    if page.truncated:
+        children.append(element("NextKeyMarker", _enc(page.next_marker, encoding)))
+        children.append(element("NextVersionIdMarker", "null"))
+    if encoding:
+        children.append(element("EncodingType", encoding))
+    for entry in page.entries:
+        children.append(
+            "<Version>"
+            + element("Key", _enc(entry.key, encoding))
+            + element("VersionId", "null")
+            + element("IsLatest", True)
+            + element("LastModified", iso8601(entry.mtime))
+            + element("ETag", f'"{display_etag(entry)}"')
+            + element("Size", entry.size)
+            + element("StorageClass", "STANDARD")
+            + owner_xml(ctx)
+            + "</Version>"
+        )
+    children.extend(_prefixes(page, encoding))
+    return ctx.response(200, document("ListVersionsResult", children), xml=True)

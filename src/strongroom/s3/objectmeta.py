@@ -1,0 +1,108 @@
+"""Which request headers an object keeps, and how they come back on GET and HEAD."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from email.utils import formatdate
+from urllib.parse import parse_qsl, urlencode
+
+from strongroom.s3.errors import S3Error
+from strongroom.s3.storage import ObjectRecord
+
+# Standard headers stored with the object and returned as they were given.
+STANDARD_HEADERS = (
+    "content-type",
+    "content-encoding",
+    "cache-control",
+    "content-disposition",
+    "content-language",
+    "expires",
+    "x-amz-website-redirect-location",
+)
+USER_PREFIX = "x-amz-meta-"
+INTERNAL_PREFIX = "x-internal-"  # never shown to clients (sealed keys, checksums...)
+MAX_USER_METADATA = 2 * 1024
+DEFAULT_CONTENT_TYPE = "binary/octet-stream"
+TAGGING = "x-amz-tagging"
+MAX_TAGS = 10
+
+# response-* query parameters of GetObject and the header each overrides.
+RESPONSE_OVERRIDES = {
+    "response-content-type": "Content-Type",
+    "response-content-language": "Content-Language",
+    "response-expires": "Expires",
+    "response-cache-control": "Cache-Control",
+    "response-content-disposition": "Content-Disposition",
+    "response-content-encoding": "Content-Encoding",
+}
+
+
+def from_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The metadata a PUT, POST-uploads or REPLACE-copy request sets."""
+    meta: dict[str, str] = {}
+    user_size = 0
+    for name, value in headers.items():
+        if name.startswith(USER_PREFIX):
+            meta[name] = value
+            user_size += len(name) - len(USER_PREFIX) + len(value)
+        elif name in STANDARD_HEADERS:
+            meta[name] = value
+    if user_size > MAX_USER_METADATA:
+        raise S3Error("MetadataTooLarge")
+    if "x-amz-tagging" in headers:
+        meta[TAGGING] = normalise_tagging(headers["x-amz-tagging"])
+    return meta
+
+
+def normalise_tagging(raw: str) -> str:
+    tags = parse_qsl(raw, keep_blank_values=True)
+    validate_tags(tags)
+    return urlencode(tags)
+
+
+def validate_tags(tags: list[tuple[str, str]]) -> None:
+    if len(tags) > MAX_TAGS:
+        raise S3Error("BadRequest", "Object tags cannot be greater than 10", status=400)
+    seen: set[str] = set()
+    for key, value in tags:
+        if not key or len(key) > 128 or len(value) > 256 or key in seen:
+            raise S3Error("InvalidTag")
+        seen.add(key)
+
+
+def tags_of(meta: Mapping[str, str]) -> list[tuple[str, str]]:
+    return parse_qsl(meta.get(TAGGING, ""), keep_blank_values=True)
+
+
+def public_items(meta: Mapping[str, str]) -> dict[str, str]:
+    """Metadata a copy with directive COPY carries over (everything but internal entries)."""
+    return {k: v for k, v in meta.items() if not k.startswith(INTERNAL_PREFIX)}
+
+
+def http_date(timestamp: float) -> str:
+    return formatdate(int(timestamp), usegmt=True)
+
+
+def response_headers(record: ObjectRecord, etag: str) -> list[tuple[str, str]]:
+    meta = record.meta
+    out = [
+        ("ETag", f'"{etag}"'),
+        ("Last-Modified", http_date(record.mtime)),
+        ("Accept-Ranges", "bytes"),
+        ("Content-Type", meta.get("content-type", DEFAULT_CONTENT_TYPE)),
+    ]
+    for name in STANDARD_HEADERS[1:]:
+        if name in meta:
+            out.append((name.title() if not name.startswith("x-amz") else name, meta[name]))
+    out.extend((name, value) for name, value in meta.items() if name.startswith(USER_PREFIX))
+    if meta.get(TAGGING):
+        out.append(("x-amz-tagging-count", str(len(tags_of(meta)))))
+    return out
+
+
+def apply_overrides(headers: list[tuple[str, str]], query: Mapping[str, str]) -> None:
+    for param, header in RESPONSE_OVERRIDES.items():
+        if param in query:
+            lower = header.lower()
+            headers[:] = [(n, v) for n, v in headers if n.lower() != lower]
+            headers.append((header, query[param]))

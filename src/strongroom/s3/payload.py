@@ -1,0 +1,143 @@
+"""Receiving an object's bytes: the PUT data path.
+
+    socket -> Body -> [aws-chunked decoder] -> checksums (MD5 + requested) -> [transform]
+           -> sink (inline buffer, spilling to a new data file) -> verify -> fsync
+
+The transform is where encryption slots in: it sees plaintext and returns what to store.
+Nothing is published here: the caller commits a metadata record naming the returned segment
+only after every check passed, so a failed or dropped upload leaves no trace but a discarded
+temp file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from strongroom.s3.checksums import Checksummer
+from strongroom.s3.chunked import ChunkedDecoder
+from strongroom.s3.context import Ctx
+from strongroom.s3.errors import S3Error
+from strongroom.s3.sigv4 import PayloadMode
+from strongroom.s3.storage import DataWriter, Segment
+from strongroom.s3.storage.local import INLINE_LIMIT
+
+MAX_OBJECT_SIZE = 5 * 1024**4  # 5 TiB, as S3
+MAX_PART_SIZE = 5 * 1024**3
+
+
+class Transform(Protocol):
+    """A stage between plaintext and storage (encryption). ``update`` returns bytes to store."""
+
+    def update(self, data: bytes | memoryview) -> bytes: ...
+
+    def finalize(self) -> bytes: ...
+
+
+@dataclass(slots=True)
+class Received:
+    segment: Segment
+    md5_hex: str
+    checksums: dict[str, str] = field(default_factory=dict)  # e.g. {"CRC32": base64}
+
+
+class _Sink:
+    """Buffers small payloads in memory; spills to a new data file past the inline limit."""
+
+    def __init__(self, ctx: Ctx) -> None:
+        self._ctx = ctx
+        self._buffer = bytearray()
+        self._writer: DataWriter | None = None
+        self.size = 0
+
+    def write(self, data: bytes | memoryview) -> None:
+        if not data:
+            return
+        self.size += len(data)
+        if self._writer is None:
+            self._buffer += data
+            if len(self._buffer) > INLINE_LIMIT:
+                self._writer = self._ctx.storage.new_data()
+                self._writer.write(memoryview(self._buffer))
+                self._buffer = bytearray()
+        else:
+            self._writer.write(data)
+
+    async def commit(self, segment: Segment) -> Segment:
+        if self._writer is None:
+            segment.data = bytes(self._buffer)
+        else:
+            await self._ctx.services.blocking(self._writer.commit)
+            segment.file = self._writer.name
+        return segment
+
+    def discard(self) -> None:
+        if self._writer is not None:
+            self._writer.discard()
+            self._writer = None
+
+
+def declared_length(ctx: Ctx) -> int | None:
+    """The plaintext length the client announced (None when it did not)."""
+    headers = ctx.headers
+    raw = headers.get("x-amz-decoded-content-length")
+    if raw is None and ctx.auth is not None and not ctx.auth.payload.is_chunked:
+        raw = headers.get("content-length")
+    if raw is None:
+        return None
+    if not raw.isdigit():
+        raise S3Error("InvalidArgument", "Invalid content length")
+    return int(raw)
+
+
+async def receive(
+    ctx: Ctx,
+    *,
+    transform: Transform | None = None,
+    part_number: int = 0,
+    max_size: int = MAX_OBJECT_SIZE,
+) -> Received:
+    auth = ctx.auth
+    assert auth is not None
+    request = ctx.request
+    if request.body.length is None and "chunked" not in ctx.headers.get("transfer-encoding", ""):
+        raise S3Error("MissingContentLength")
+    length = declared_length(ctx)
+    if length is not None and length > max_size:
+        raise S3Error("EntityTooLarge")
+
+    decoder = ChunkedDecoder(auth, decoded_length=length) if auth.payload.is_chunked else None
+    signed = auth.expected_sha256 if auth.payload is PayloadMode.SIGNED else None
+    checksummer = Checksummer.from_headers(ctx.headers, expected_sha256=signed)
+    sink = _Sink(ctx)
+    received = 0
+    try:
+        while True:
+            chunk = await request.body.read()
+            if not chunk:
+                break
+            pieces: list[bytes | memoryview] = decoder.feed(chunk) if decoder else [chunk]
+            for piece in pieces:
+                received += len(piece)
+                if received > max_size:
+                    raise S3Error("EntityTooLarge")
+                checksummer.update(piece)
+                sink.write(transform.update(piece) if transform is not None else piece)
+        trailers = decoder.finish() if decoder is not None else {}
+        if length is not None and received != length:
+            raise S3Error("IncompleteBody")
+        checksummer.verify(trailers)
+        if transform is not None:
+            sink.write(transform.finalize())
+        segment = Segment(
+            size=sink.size,
+            plain_size=received,
+            etag=checksummer.etag(),
+            part_number=part_number,
+            checksums={a.upper(): v for a, v in checksummer.checksums().items()},
+        )
+        segment = await sink.commit(segment)
+    except BaseException:
+        sink.discard()
+        raise
+    return Received(segment, segment.etag, segment.checksums)

@@ -1,0 +1,62 @@
+"""S3 XML in and out. Parsing is bounded and refuses DTDs, so no entity can ever expand."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from xml.sax.saxutils import escape
+
+from strongroom.s3.errors import S3Error
+
+S3_NS = "http://s3.amazonaws.com/doc/2006-03-01/"
+XML_HEADER = '<?xml version="1.0" encoding="UTF-8"?>\n'
+MAX_XML_BYTES = 2 * 1024 * 1024
+
+
+def parse(body: bytes) -> ET.Element:
+    """Parse a request document; MalformedXML on anything but a plain, DTD-free document."""
+    if len(body) > MAX_XML_BYTES:
+        raise S3Error("MalformedXML")
+    if b"<!DOCTYPE" in body or b"<!ENTITY" in body or b"<!doctype" in body:
+        raise S3Error("MalformedXML")
+    try:
+        root = ET.fromstring(body)  # noqa: S314 - DTD-free input only (checked above)
+    except ET.ParseError:
+        raise S3Error("MalformedXML") from None
+    _strip_namespaces(root)
+    return root
+
+
+def _strip_namespaces(root: ET.Element) -> None:
+    for element in root.iter():
+        if element.tag.startswith("{"):
+            element.tag = element.tag.split("}", 1)[1]
+
+
+def text(element: ET.Element, name: str, default: str = "") -> str:
+    child = element.find(name)
+    if child is None or child.text is None:
+        return default
+    return child.text
+
+
+def iso8601(timestamp: float) -> str:
+    """S3's timestamp format: 2006-02-03T16:45:09.000Z."""
+    dt = datetime.fromtimestamp(timestamp, UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def esc(value: str) -> str:
+    return escape(value)
+
+
+def element(name: str, value: str | int | bool) -> str:
+    if isinstance(value, bool):
+        value = "true" if value else "false"
+    return f"<{name}>{escape(str(value))}</{name}>"
+
+
+def document(root: str, children: Iterable[str], *, namespace: bool = True) -> bytes:
+    ns = f' xmlns="{S3_NS}"' if namespace else ""
+    return (XML_HEADER + f"<{root}{ns}>" + "".join(children) + f"</{root}>").encode()
