@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from strongroom.kes.policy import (
+    PatternSyntax,
     Policy,
     PolicyError,
     PolicySet,
@@ -184,8 +185,9 @@ def test_era_dependent_patterns() -> None:
     path=st.text(alphabet="/ab*?[]-\\", max_size=12),
 )
 def test_matching_never_crashes(pattern: str, path: str) -> None:
-    for syntax in ("auto", "glob", "prefix"):
-        match_pattern(pattern, path, syntax)  # type: ignore[arg-type]
+    syntaxes: tuple[PatternSyntax, ...] = ("auto", "glob", "prefix")
+    for syntax in syntaxes:
+        match_pattern(pattern, path, syntax)
 
 
 @settings(max_examples=200, deadline=None)

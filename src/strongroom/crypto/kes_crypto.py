@@ -43,11 +43,13 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 
 __all__ = [
+    "CiphertextFormat",
     "DecryptionError",
     "HMACUnsupportedError",
     "KeyAlgorithm",
     "KeyFormatError",
     "SecretKey",
+    "StoredKeyProfile",
     "format_go_time",
     "generate_data_key",
     "hchacha20",

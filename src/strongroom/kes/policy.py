@@ -26,6 +26,7 @@ from functools import lru_cache
 from typing import Literal
 
 __all__ = [
+    "PatternSyntax",
     "Policy",
     "PolicyError",
     "PolicySet",
