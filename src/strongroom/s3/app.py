@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 from urllib.parse import parse_qsl
 
 from strongroom.net.streaming import BadRequest, Request, Response
-from strongroom.s3 import bucket_api, listing, multipart_api, object_api
+from strongroom.s3 import bucket_api, listing, multipart_api, object_api, sigv2
 from strongroom.s3.context import Ctx, Services, split_path
 from strongroom.s3.errors import S3Error
-from strongroom.s3.sigv4 import authenticate
+from strongroom.s3.sigv4 import AuthResult, authenticate
 from strongroom.s3.storage import StorageError
 from strongroom.s3.xmlio import document, element
 
@@ -79,20 +79,12 @@ class S3App:
 
     async def __call__(self, request: Request) -> Response:
         request_id = secrets.token_hex(8).upper()
-        bucket, key = self._address(request)
+        bucket, key, virtual_host = self._address(request)
         query = dict(parse_qsl(request.query, keep_blank_values=True))
         ctx = Ctx(request, self.services, request_id, bucket, key, query)
         ctx.response_headers.append(("x-amz-request-id", request_id))
         try:
-            ctx.auth = authenticate(
-                request.method,
-                request.path,
-                request.query,
-                request.headers,
-                lookup_secret=self.config.credentials.lookup,
-                now=datetime.now(UTC),
-                region=self.config.region,
-            )
+            ctx.auth = self._authenticate(request, bucket, virtual_host)
             return await self._dispatch(ctx)
         except S3Error as exc:
             return self.error_response(ctx, exc)
@@ -102,7 +94,31 @@ class S3App:
             log.exception("storage failure on %s %s", request.method, ctx.resource)
             return self.error_response(ctx, S3Error("InternalError"))
 
-    def _address(self, request: Request) -> tuple[str, str]:
+    def _authenticate(self, request: Request, bucket: str, virtual_host: bool) -> AuthResult:
+        now = datetime.now(UTC)
+        lookup = self.config.credentials.lookup
+        if sigv2.is_v2(request.query, request.headers):
+            prefix = f"/{bucket}" if virtual_host else ""
+            return sigv2.authenticate(
+                request.method,
+                request.path,
+                request.query,
+                request.headers,
+                lookup_secret=lookup,
+                now=now,
+                bucket_prefix=prefix,
+            )
+        return authenticate(
+            request.method,
+            request.path,
+            request.query,
+            request.headers,
+            lookup_secret=lookup,
+            now=now,
+            region=self.config.region,
+        )
+
+    def _address(self, request: Request) -> tuple[str, str, bool]:
         """Bucket and key from a virtual-host-style Host or from the path."""
         host = request.headers.get("host", "").rsplit(":", 1)[0].lower()
         for domain in self.config.domains:
@@ -110,8 +126,9 @@ class S3App:
             if host.endswith(suffix) and len(host) > len(suffix):
                 bucket = host[: -len(suffix)]
                 _, key = split_path("/x" + request.path)
-                return bucket, key
-        return split_path(request.path)
+                return bucket, key, True
+        bucket, key = split_path(request.path)
+        return bucket, key, False
 
     async def _dispatch(self, ctx: Ctx) -> Response:
         method = ctx.request.method
