@@ -210,11 +210,18 @@ def test_namespace(openbao: OpenBaoServer, unique: Callable[[str], str]) -> None
     setup = openbao.bootstrap(namespace=ns, prefix="minio", allow_list=True)
     store = VaultKeyStore(**openbao.keystore_kwargs(setup))
 
+    explicit = VaultKeyStore(**openbao.keystore_kwargs(setup, approle_namespace=f"/{ns}/"))
+    root_login = VaultKeyStore(**openbao.keystore_kwargs(setup, approle_namespace="/"))
+
     async def body() -> None:
         await store.status()  # health goes without the namespace header
         await store.create("minio-key-1", b"v")
         assert await store.list("") == (["minio-key-1"], "")
-        await store.close()
+        assert await explicit.get("minio-key-1") == b"v"
+        with pytest.raises(KeyStoreError, match="login"):  # the role lives in the namespace
+            await root_login.get("minio-key-1")
+        for s in (store, explicit, root_login):
+            await s.close()
 
     run(body())
     with openbao.client(namespace=ns) as inside, openbao.client() as outside:

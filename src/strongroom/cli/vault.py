@@ -163,7 +163,8 @@ def init(
 
 def _shares_from_file(path: str) -> list[str]:
     try:
-        text = open(path, encoding="utf-8").read()  # noqa: SIM115
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
     except OSError as exc:
         raise click.ClickException(f"cannot read {path}: {exc.strerror}") from None
     try:

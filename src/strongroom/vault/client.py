@@ -208,7 +208,10 @@ class _Base:
     def _connection_error(method: str, path: str, exc: httpx.HTTPError) -> VaultConnectionError:
         reason = str(exc) or type(exc).__name__
         return VaultConnectionError(
-            f"vault: {method} /v1/{path}: cannot reach vault: {reason}", method=method, path=path
+            f"vault: {method} /v1/{path}: cannot reach vault: {reason}",
+            errors=(reason,),
+            method=method,
+            path=path,
         )
 
 

@@ -125,6 +125,7 @@ class VaultKeyStore:
         namespace: str = "",
         prefix: str = "",
         approle_engine: str = "approle",
+        approle_namespace: str = "",
         approle_id: str = "",
         approle_secret: str = "",
         approle_retry: float | timedelta | str | None = 5.0,
@@ -147,6 +148,10 @@ class VaultKeyStore:
         self.namespace = namespace.strip("/")
         self.prefix = prefix.strip("/")
         self.approle_engine = approle_engine.strip("/") or "approle"
+        # Login namespace: empty = the store's namespace, "/" = the root namespace.
+        self._login_namespace: bool | str = True
+        if approle_namespace:
+            self._login_namespace = approle_namespace.strip("/") or False
         self._approle_id = approle_id
         self._approle_secret = approle_secret
         self.approle_retry = _seconds(approle_retry, 5.0)
@@ -187,6 +192,7 @@ class VaultKeyStore:
             namespace=attr("namespace"),
             prefix=attr("prefix"),
             approle_engine=attr("approle_engine", "approle") or "approle",
+            approle_namespace=attr("approle_namespace"),
             approle_id=attr("approle_id"),
             approle_secret=attr("approle_secret"),
             approle_retry=attr("approle_retry", None),
@@ -205,18 +211,16 @@ class VaultKeyStore:
     # --- KeyStore protocol ----------------------------------------------------------------------
 
     async def status(self) -> KeyStoreStatus:
-        start = self._clock()
+        start = time.perf_counter()
         try:
             body = await self._client.request(
                 "GET", "sys/health", params=_HEALTH_PARAMS, token=False, namespace=False
             )
         except VaultConnectionError as exc:
-            raise KeyStoreUnreachableError(
-                f"vault: {self.endpoint} is not reachable: {exc}"
-            ) from None
+            raise self._map(exc, "status", "") from None
         except VaultError as exc:
             raise KeyStoreUnreachableError(f"vault: health check failed: {exc}") from None
-        latency = self._clock() - start
+        latency = time.perf_counter() - start
         body = body or {}
         if not body.get("initialized", False):
             raise KeyStoreUnreachableError(f"vault: {self.endpoint} is not initialized")
@@ -234,7 +238,7 @@ class VaultKeyStore:
         if self.version == 2:
             path, body = self._data_path(name), {"options": {"cas": 0}, "data": secret}
         try:
-            await self._call("PUT", path, body)
+            await self._call("PUT", path, body, op=("create", name))
         except VaultPolicyError:
             # No 'update' capability: a concurrent creator won the race, or the policy
             # lacks 'create'. Tell the two apart by looking again.
@@ -263,7 +267,7 @@ class VaultKeyStore:
             raise KeyNotFoundError(f"key {name!r} does not exist")
         path = self._v1_path(name) if self.version == 1 else self._meta_path(name)
         try:
-            await self._call("DELETE", path)
+            await self._call("DELETE", path, op=("delete", name))
         except VaultError as exc:
             raise self._map(exc, "delete", name) from None
 
@@ -273,7 +277,7 @@ class VaultKeyStore:
         else:
             path = _join(self.engine, "metadata", self.prefix)
         try:
-            body = await self._call("GET", path, params={"list": "true"})
+            body = await self._call("GET", path, params={"list": "true"}, op=("list", prefix))
         except VaultError as exc:
             if exc.status == 404:
                 return [], ""
@@ -317,7 +321,7 @@ class VaultKeyStore:
         else:
             path, params = self._data_path(name), {"version": "1"}
         try:
-            body = await self._call("GET", path, params=params)
+            body = await self._call("GET", path, params=params, op=(op, name))
         except VaultError as exc:
             if exc.status == 404:
                 return None
@@ -350,6 +354,7 @@ class VaultKeyStore:
         body: Any = None,
         *,
         params: dict[str, str] | None = None,
+        op: tuple[str, str] = ("access", ""),
     ) -> dict[str, Any] | None:
         """One authenticated request; logs in again once if the token turned out invalid.
         A 403 with a valid token becomes ``VaultPolicyError``; other VaultErrors propagate."""
@@ -361,13 +366,13 @@ class VaultKeyStore:
             if exc.status != 403:
                 raise
             if not await self._token_invalid(token):
-                raise self._map(exc, _operation(method, params), path) from None
+                raise self._map(exc, *op) from None
         await self._ensure_token()
         try:
             return await self._client.request(method, path, body, params=params)
         except VaultError as exc:
             if exc.status == 403:
-                raise self._map(exc, _operation(method, params), path) from None
+                raise self._map(exc, *op) from None
             raise
 
     async def _token_invalid(self, token: str) -> bool:
@@ -422,6 +427,7 @@ class VaultKeyStore:
                 f"auth/{self.approle_engine}/login",
                 {"role_id": self._approle_id, "secret_id": self._approle_secret},
                 token=False,
+                namespace=self._login_namespace,
             )
         except VaultError as exc:
             if isinstance(exc, VaultConnectionError) or exc.status >= 500:
@@ -453,10 +459,16 @@ class VaultKeyStore:
 
     def _map(self, exc: VaultError, op: str, what: str) -> KeyStoreError:
         """Translate a Vault error into the keystore hierarchy (texts never hold secrets)."""
-        subject = f" {what!r}" if what else ""
+        if not what:
+            subject = ""
+        elif op == "list":
+            subject = f" with prefix {what!r}"
+        else:
+            subject = f" of key {what!r}"
         if isinstance(exc, VaultConnectionError):
+            reason = "; ".join(exc.errors)
             return KeyStoreUnreachableError(
-                f"vault: {self.endpoint} is not reachable ({op}{subject})"
+                f"vault: {self.endpoint} is not reachable ({op}{subject}): {reason}"
             )
         if exc.status == 503 or exc.sealed:
             reason = "is sealed" if exc.sealed else "is unavailable"
@@ -467,13 +479,7 @@ class VaultKeyStore:
             )
         if exc.status == 403:
             return VaultPolicyError(
-                f"prohibited by policy: vault denied {op} of{subject} "
-                f"(permission denied on {exc.path}; check the key server's Vault policy)"
+                f"prohibited by policy: vault denied {op}{subject} "
+                f"(403 permission denied on {exc.path}; check the key server's Vault policy)"
             )
         return KeyStoreError(f"vault: {op}{subject} failed: {exc}")
-
-
-def _operation(method: str, params: dict[str, str] | None) -> str:
-    if params and params.get("list"):
-        return "list"
-    return {"GET": "read", "PUT": "write", "POST": "write", "DELETE": "delete"}.get(method, method)
