@@ -40,11 +40,13 @@ __all__ = [
     "supported",
 ]
 
-try:  # pragma: no cover - optional: botocore[crt] brings awscrt and its native CRC64NVME
-    from awscrt.checksums import crc64nvme as _crc64nvme  # type: ignore[import-not-found]
+try:  # optional: boto3[crt] brings awscrt and its native CRC64NVME (~17 GB/s here)
+    from awscrt.checksums import (  # type: ignore[import-untyped,import-not-found,unused-ignore]
+        crc64nvme as _crc64nvme,
+    )
 
     _HAS_CRC64: bool = True
-except ImportError:  # pragma: no cover - the usual case
+except ImportError:  # pragma: no cover - without awscrt, CRC64NVME is refused
     _crc64nvme = None
     _HAS_CRC64 = False
 
@@ -96,7 +98,7 @@ class _Crc32c(_Crc32):
         self.value = _crc32c.crc32c(data, self.value)
 
 
-class _Crc64Nvme(_Crc32):  # pragma: no cover - only with awscrt installed
+class _Crc64Nvme(_Crc32):
     __slots__ = ()
 
     def update(self, data: bytes | memoryview) -> None:
@@ -122,7 +124,7 @@ def _new_hash(algorithm: str) -> _Hash:
                 "NotImplemented",
                 "The CRC64NVME checksum algorithm is not supported by this server.",
             )
-        return _Crc64Nvme()  # pragma: no cover
+        return _Crc64Nvme()
     raise S3Error("InvalidRequest", f"Checksum algorithm {algorithm!r} is not supported.")
 
 

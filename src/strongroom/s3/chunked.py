@@ -116,7 +116,12 @@ class ChunkedDecoder:
         return self._decoded
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[Piece]:
-        """Decode the next slice of the body; return the payload pieces it completes, in order."""
+        """Decode the next slice of the body; return the payload pieces it completes, in order.
+
+        Pieces are ``data`` itself or views of it (or of earlier ``bytes`` feeds): consume them
+        before reusing a mutable buffer. In the signed modes a chunk's bytes are returned only
+        once its signature verified, so a piece may come out one or more feeds later.
+        """
         view = data if isinstance(data, memoryview) else memoryview(data)
         if view.ndim != 1 or view.itemsize != 1:
             view = view.cast("B")
@@ -278,7 +283,7 @@ class ChunkedDecoder:
             f"AWS4-HMAC-SHA256-PAYLOAD\n{self._prefix}{self._previous}\n{EMPTY_SHA256}\n"
             f"{self._sha.hexdigest()}"
         )
-        expected = hmac.new(self._key, string_to_sign.encode(), hashlib.sha256).hexdigest()
+        expected = hmac.digest(self._key, string_to_sign.encode(), "sha256").hex()
         if not hmac.compare_digest(expected.encode(), self._signature):
             raise S3Error("SignatureDoesNotMatch")
         self._previous = expected
@@ -287,6 +292,6 @@ class ChunkedDecoder:
     def _verify_trailer(self, provided: str) -> None:
         digest = hashlib.sha256("".join(self._trailer_lines).encode("latin-1")).hexdigest()
         string_to_sign = f"AWS4-HMAC-SHA256-TRAILER\n{self._prefix}{self._previous}\n{digest}"
-        expected = hmac.new(self._key, string_to_sign.encode(), hashlib.sha256).hexdigest()
+        expected = hmac.digest(self._key, string_to_sign.encode(), "sha256").hex()
         if not hmac.compare_digest(expected.encode(), provided.encode("latin-1")):
             raise S3Error("SignatureDoesNotMatch")

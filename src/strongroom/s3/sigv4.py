@@ -28,11 +28,12 @@ of a non-ASCII header value are matched by a second candidate.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import hashlib
 import hmac
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -141,15 +142,16 @@ def derive_signing_key(secret: str, date: str, region: str, service: str = SERVI
         for part in (region, service, TERMINATOR):
             key = hmac.digest(key, part.encode(), "sha256")
         if len(_key_cache) >= _KEY_CACHE_SIZE:
-            # Drop the oldest entry (dicts keep insertion order). Races under threads only cost
-            # a recomputation: pop with a default never raises.
-            _key_cache.pop(next(iter(_key_cache), cache_key), None)
+            # Drop the oldest entry (dicts keep insertion order). Under threads a race costs at
+            # most a recomputation, or an entry more than the bound for a moment.
+            with contextlib.suppress(RuntimeError, StopIteration):
+                _key_cache.pop(next(iter(_key_cache)), None)
         _key_cache[cache_key] = key
     return key
 
 
 def hmac_sha256_hex(key: bytes, message: str) -> str:
-    return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()
+    return hmac.digest(key, message.encode(), "sha256").hex()
 
 
 # --- canonicalisation ---------------------------------------------------------------------------
@@ -304,7 +306,15 @@ def _parse_amz_date(value: str) -> datetime | None:
     if m is None:
         return None
     try:
-        return datetime.strptime(value, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+        return datetime(
+            int(value[0:4]),
+            int(value[4:6]),
+            int(value[6:8]),
+            int(value[9:11]),
+            int(value[11:13]),
+            int(value[13:15]),
+            tzinfo=UTC,
+        )
     except ValueError:
         return None
 
@@ -414,29 +424,44 @@ def _verify_signature(
 ) -> None:
     provided_bytes = provided.encode("utf-8", "replace")
     tail = (";".join(signed) + "\n" + payload_hash).encode()
-    head_first = f"{method}\n{canonical_path(raw_path)}\n".encode()
-    query_first = _canonical_query_from_pairs(query_pairs, exclude).encode() + b"\n"
+    for canonical_request in _canonical_requests(
+        method, raw_path, raw_query, query_pairs, exclude, headers, signed, tail
+    ):
+        expected = hmac_sha256_hex(key, _string_to_sign(amz_date, scope, canonical_request))
+        if hmac.compare_digest(expected.encode(), provided_bytes):
+            return
+    raise S3Error("SignatureDoesNotMatch")
 
-    candidates: list[tuple[bytes, bytes]] = [(head_first, query_first)]
+
+def _canonical_requests(
+    method: str,
+    raw_path: str | bytes,
+    raw_query: str | bytes,
+    query_pairs: list[tuple[bytes, bytes]],
+    exclude: str | None,
+    headers: Mapping[str, str],
+    signed: tuple[str, ...],
+    tail: bytes,
+) -> Iterator[bytes]:
+    """The canonical request as AWS builds it, then (lazily, only if that one did not verify)
+    the variants that describe the same request the way some clients sign it."""
+    head = f"{method}\n{canonical_path(raw_path)}\n".encode()
+    query = _canonical_query_from_pairs(query_pairs, exclude).encode() + b"\n"
+    canonical_headers = _canonical_headers(headers, signed, raw_bytes=False)
+    assert canonical_headers is not None
+    yield head + query + canonical_headers + b"\n" + tail
+
     raw_path_str = _to_bytes(raw_path).decode("latin-1") or "/"
     head_raw = f"{method}\n{raw_path_str}\n".encode()
     query_raw = _raw_canonical_query(raw_query, exclude).encode() + b"\n"
-    if (head_raw, query_raw) != candidates[0]:
-        candidates.append((head_raw, query_raw))
-
-    header_forms = [_canonical_headers(headers, signed, raw_bytes=False)]
+    targets = [(head, query)]
+    if (head_raw, query_raw) != (head, query):
+        targets.append((head_raw, query_raw))
+        yield head_raw + query_raw + canonical_headers + b"\n" + tail
     raw_headers = _canonical_headers(headers, signed, raw_bytes=True)
-    if raw_headers is not None and raw_headers != header_forms[0]:
-        header_forms.append(raw_headers)
-
-    for canonical_headers in header_forms:
-        assert canonical_headers is not None
-        for head, query in candidates:
-            canonical_request = head + query + canonical_headers + b"\n" + tail
-            expected = hmac_sha256_hex(key, _string_to_sign(amz_date, scope, canonical_request))
-            if hmac.compare_digest(expected.encode(), provided_bytes):
-                return
-    raise S3Error("SignatureDoesNotMatch")
+    if raw_headers is not None and raw_headers != canonical_headers:
+        for h, q in targets:
+            yield h + q + raw_headers + b"\n" + tail
 
 
 def _lookup(lookup_secret: Callable[[str], str | None], access_key: str) -> str:

@@ -69,9 +69,11 @@ def test_crc32c_rfc3720_vectors() -> None:
     assert compute_checksum("crc32c", bytes(range(32))) == b64(0x46DD794E, 4)
 
 
-def test_crc64nvme_is_refused_without_a_fast_implementation() -> None:
-    if checksums.supported("crc64nvme"):  # pragma: no cover - with awscrt installed
+def test_crc64nvme_only_with_a_fast_implementation() -> None:
+    if checksums.supported("crc64nvme"):  # with awscrt installed (boto3[crt])
         assert compute_checksum("crc64nvme", CHECK) == b64(0xAE8B14860A799888, 8)
+        data = random.Random(3).randbytes(10_000)
+        assert compute_checksum("crc64nvme", data) == b64(crc64nvme_reference(data), 8)
         return
     with pytest.raises(S3Error) as info:
         Checksummer.from_headers({"x-amz-checksum-crc64nvme": b64(0, 8)})
@@ -132,7 +134,12 @@ def test_content_md5() -> None:
     assert checked({}).etag() == hashlib.md5(BODY).hexdigest()  # never required
 
 
-@pytest.mark.parametrize("algorithm", ["crc32", "crc32c", "sha1", "sha256"])
+HEADER_ALGORITHMS = ["crc32", "crc32c", "sha1", "sha256"] + (
+    ["crc64nvme"] if checksums.supported("crc64nvme") else []
+)
+
+
+@pytest.mark.parametrize("algorithm", HEADER_ALGORITHMS)
 def test_checksum_headers(algorithm: str) -> None:
     name = f"x-amz-checksum-{algorithm}"
     good = compute_checksum(algorithm, BODY)
@@ -142,7 +149,7 @@ def test_checksum_headers(algorithm: str) -> None:
         == algorithm
     )
     error = refused("BadDigest", {name: compute_checksum(algorithm, b"other")})
-    label = {"crc32": "CRC32", "crc32c": "CRC32C", "sha1": "SHA1", "sha256": "SHA256"}[algorithm]
+    label = algorithm.upper()
     assert error.message == f"The {label} you specified did not match the calculated checksum."
     refused("InvalidRequest", {name: "AAAA"})  # wrong length
     refused("InvalidRequest", {name: "!!!!"})
