@@ -40,6 +40,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 
 __all__ = [
@@ -133,37 +134,24 @@ _JSON_AEAD_NAMES: dict[str, KeyAlgorithm] = {
 # Primitives
 
 
-def _rotl32(v: int, c: int) -> int:
-    return ((v << c) & 0xFFFFFFFF) | (v >> (32 - c))
+_SIGMA = (0x61707865, 0x3320646E, 0x79622D32, 0x6B206574)
 
 
 def hchacha20(key: bytes, nonce16: bytes) -> bytes:
-    """HChaCha20 (the XChaCha20 subkey derivation): 20 rounds, output words 0-3 and 12-15."""
+    """HChaCha20 (the XChaCha20 subkey derivation): 20 rounds, output words 0-3 and 12-15.
+
+    Computed from one ChaCha20 keystream block: with ``nonce16`` as the 16-byte ChaCha20 IV
+    (counter || nonce, RFC 7539) the initial state is exactly HChaCha20's, and a block is
+    ``rounds(state) + state``; subtracting the known input words leaves HChaCha20's output.
+    """
     if len(key) != KEY_SIZE or len(nonce16) != IV_SIZE:
         raise ValueError("hchacha20: key must be 32 bytes and nonce 16 bytes")
-    s = [0x61707865, 0x3320646E, 0x79622D32, 0x6B206574]
-    s += list(struct.unpack("<8I", key)) + list(struct.unpack("<4I", nonce16))
-
-    def quarter(a: int, b: int, c: int, d: int) -> None:
-        s[a] = (s[a] + s[b]) & 0xFFFFFFFF
-        s[d] = _rotl32(s[d] ^ s[a], 16)
-        s[c] = (s[c] + s[d]) & 0xFFFFFFFF
-        s[b] = _rotl32(s[b] ^ s[c], 12)
-        s[a] = (s[a] + s[b]) & 0xFFFFFFFF
-        s[d] = _rotl32(s[d] ^ s[a], 8)
-        s[c] = (s[c] + s[d]) & 0xFFFFFFFF
-        s[b] = _rotl32(s[b] ^ s[c], 7)
-
-    for _ in range(10):
-        quarter(0, 4, 8, 12)
-        quarter(1, 5, 9, 13)
-        quarter(2, 6, 10, 14)
-        quarter(3, 7, 11, 15)
-        quarter(0, 5, 10, 15)
-        quarter(1, 6, 11, 12)
-        quarter(2, 7, 8, 13)
-        quarter(3, 4, 9, 14)
-    return struct.pack("<8I", *(s[0:4] + s[12:16]))
+    block = Cipher(algorithms.ChaCha20(key, nonce16), mode=None).encryptor().update(bytes(64))
+    words = struct.unpack("<16I", block)
+    iv_words = struct.unpack("<4I", nonce16)
+    out = [(w - c) & 0xFFFFFFFF for w, c in zip(words[0:4], _SIGMA, strict=True)]
+    out += [(w - c) & 0xFFFFFFFF for w, c in zip(words[12:16], iv_words, strict=True)]
+    return struct.pack("<8I", *out)
 
 
 def _sealing_aead(algorithm: KeyAlgorithm, key: bytes, iv: bytes) -> AESGCM | ChaCha20Poly1305:
@@ -280,7 +268,8 @@ class SecretKey:
             and self.algorithm is other.algorithm
             and self.created_at == other.created_at
             and self.created_by == other.created_by
-            and self._hmac_key == other._hmac_key
+            and _hmac.compare_digest(self._hmac_key or b"", other._hmac_key or b"")
+            and (self._hmac_key is None) == (other._hmac_key is None)
         )
 
     def __hash__(self) -> int:
