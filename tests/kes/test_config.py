@@ -358,6 +358,11 @@ def test_error_names_the_path_as_given(tmp_path: Path) -> None:
     assert (info.value.line, info.value.key) == (4, "cache.expiry.any")
 
 
+def test_deep_nesting_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="kes.yaml"):
+        parse_config("a: " + "[" * 5000 + "]" * 5000 + "\n", "kes.yaml", env={})
+
+
 def test_missing_file() -> None:
     with pytest.raises(ConfigError, match="cannot read config"):
         load_config("/nonexistent/kes-config.yaml")

@@ -404,6 +404,8 @@ def parse_config(
         raise ConfigError(file, line, "", f"invalid YAML: {e.problem or e}") from None
     except yaml.YAMLError as e:
         raise ConfigError(file, None, "", f"invalid YAML: {e}") from None
+    except RecursionError:
+        raise ConfigError(file, None, "", "invalid YAML: nested too deeply") from None
     if root is None:
         raise ConfigError(file, None, "", "the config file is empty")
     reader = _Reader(file, os.environ if env is None else env)
