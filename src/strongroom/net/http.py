@@ -1,0 +1,369 @@
+"""A small HTTP/1.1 server protocol on httptools, meant to sit on ``net.mtls``'s TLS transport.
+
+The application is one async callable ``handler(request) -> Response``. A response carries a
+complete body or an async iterator of chunks (sent with chunked transfer encoding, flushed per
+chunk, with write backpressure; used for log streams). Requests on one connection are answered in
+order (pipelining is allowed), keep-alive is the HTTP/1.1 default, and idle connections close after
+``keepalive_timeout`` seconds. Request bodies are collected up to ``body_limit(method, path)``
+bytes; beyond that the body is discarded and ``request.body_too_large`` is set, so the application
+can answer its own error. A body larger than ``hard_body_limit`` closes the connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any, cast
+
+import httptools
+
+__all__ = ["HTTPProtocol", "HTTPServerState", "Request", "Response"]
+
+log = logging.getLogger(__name__)
+
+_REASONS = {s.value: s.phrase.encode() for s in HTTPStatus}
+
+
+@dataclass(slots=True)
+class Request:
+    method: str
+    path: str  # percent-encoded path as received, without query
+    query: str
+    headers: dict[str, str]  # lower-case names; repeated headers joined with ", "
+    body: bytes
+    transport: asyncio.Transport
+    body_too_large: bool = False
+    http_version: str = "1.1"
+
+    def info(self, name: str, default: Any = None) -> Any:
+        """Transport information (``peer_identity``, ``peercert``, ``peername``...)."""
+        return self.transport.get_extra_info(name, default)
+
+
+@dataclass(slots=True)
+class Response:
+    status: int = 200
+    body: bytes = b""
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    stream: AsyncIterator[bytes] | None = None
+    content_type: str | None = None
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+BodyLimit = Callable[[str, str], int]
+
+
+def _no_body_limit(method: str, path: str) -> int:
+    return 1 << 20
+
+
+class HTTPServerState:
+    """Shared by all connections of one server: the handler, limits and the live connections."""
+
+    def __init__(
+        self,
+        handler: Handler,
+        *,
+        body_limit: BodyLimit = _no_body_limit,
+        hard_body_limit: int = 16 << 20,
+        keepalive_timeout: float = 30.0,
+        server_header: str | None = None,
+        on_error: Callable[[BaseException], None] | None = None,
+    ) -> None:
+        self.handler = handler
+        self.body_limit = body_limit
+        self.hard_body_limit = hard_body_limit
+        self.keepalive_timeout = keepalive_timeout
+        self.server_header = server_header
+        self.on_error = on_error
+        self.connections: set[HTTPProtocol] = set()
+        self.closing = False
+
+    def protocol_factory(self) -> HTTPProtocol:
+        return HTTPProtocol(self)
+
+    async def shutdown(self, grace: float = 5.0) -> None:
+        """Close idle connections now, let in-flight requests finish within ``grace`` seconds,
+        then abort what is left (log streams end here)."""
+        self.closing = True
+        for conn in list(self.connections):
+            conn.close_when_idle()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        while self.connections and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+        for conn in list(self.connections):
+            conn.abort()
+
+
+class HTTPProtocol(asyncio.Protocol):
+    """One HTTP/1.1 connection."""
+
+    def __init__(self, state: HTTPServerState) -> None:
+        self._state = state
+        self._loop = asyncio.get_running_loop()
+        self._transport: asyncio.Transport | None = None
+        self._parser = httptools.HttpRequestParser(self)
+        self._url = b""
+        self._headers: dict[str, str] = {}
+        self._body: list[bytes] = []
+        self._body_size = 0
+        self._limit = 0
+        self._too_large = False
+        self._queue: deque[Request] = deque()
+        self._busy = False
+        self._task: asyncio.Task[None] | None = None
+        self._keepalive: asyncio.TimerHandle | None = None
+        self._close_after = False
+        self._write_paused = False
+        self._drain_waiter: asyncio.Future[None] | None = None
+        self._lost = False
+
+    # -- asyncio.Protocol ------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)
+        self._state.connections.add(self)
+        self._arm_keepalive()
+
+    def data_received(self, data: bytes) -> None:
+        self._cancel_keepalive()
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._fail(400, b"upgrade not supported")
+        except httptools.HttpParserError:
+            self._fail(400, b"malformed request")
+
+    def eof_received(self) -> bool | None:
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost = True
+        self._state.connections.discard(self)
+        self._cancel_keepalive()
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+        waiter = self._drain_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(ConnectionResetError("connection lost"))
+        self._queue.clear()
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        waiter = self._drain_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # -- httptools callbacks ---------------------------------------------------------------
+    def on_message_begin(self) -> None:
+        self._url = b""
+        self._headers = {}
+        self._body = []
+        self._body_size = 0
+        self._too_large = False
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        key = name.decode("latin-1").lower()
+        text = value.decode("latin-1")
+        old = self._headers.get(key)
+        self._headers[key] = text if old is None else f"{old}, {text}"
+
+    def on_headers_complete(self) -> None:
+        path = self._url.partition(b"?")[0]
+        method = self._parser.get_method().decode("ascii", "replace")
+        self._limit = self._state.body_limit(method, path.decode("latin-1"))
+
+    def on_body(self, body: bytes) -> None:
+        self._body_size += len(body)
+        if self._body_size > self._state.hard_body_limit:
+            self._fail(413, b"request body too large")
+            return
+        if self._body_size > self._limit:
+            self._too_large = True
+            self._body = []
+            return
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        transport = self._transport
+        if transport is None:
+            return
+        path, _, query = self._url.partition(b"?")
+        request = Request(
+            method=self._parser.get_method().decode("ascii", "replace"),
+            path=path.decode("latin-1"),
+            query=query.decode("latin-1"),
+            headers=self._headers,
+            body=b"".join(self._body),
+            transport=transport,
+            body_too_large=self._too_large,
+            http_version=self._parser.get_http_version(),
+        )
+        self._body = []
+        if not self._parser.should_keep_alive():
+            self._close_after = True
+        self._queue.append(request)
+        if len(self._queue) > 8:
+            transport.pause_reading()
+        if not self._busy:
+            self._next()
+
+    # -- request processing ----------------------------------------------------------------
+    def _next(self) -> None:
+        if self._lost or not self._queue:
+            self._busy = False
+            return
+        self._busy = True
+        request = self._queue.popleft()
+        self._task = self._loop.create_task(self._run(request))
+
+    async def _run(self, request: Request) -> None:
+        keep_alive = not self._close_after or bool(self._queue)
+        try:
+            try:
+                response = await self._state.handler(request)
+            except Exception as exc:
+                if self._state.on_error is not None:
+                    self._state.on_error(exc)
+                else:
+                    log.exception("request handler failed")
+                response = Response(500, b"internal server error\n", content_type="text/plain")
+            close = self._close_after and not self._queue
+            if self._state.closing:
+                close = True
+            if response.stream is None:
+                self._write_response(request, response, close)
+            else:
+                await self._write_stream(request, response)
+                close = True
+            keep_alive = not close
+        except asyncio.CancelledError:
+            keep_alive = False
+        except ConnectionError:
+            keep_alive = False
+        finally:
+            self._task = None
+        transport = self._transport
+        if transport is None or self._lost:
+            return
+        if not keep_alive:
+            self._queue.clear()
+            transport.close()
+            return
+        if len(self._queue) <= 8:
+            transport.resume_reading()
+        if self._queue:
+            self._next()
+        else:
+            self._busy = False
+            self._arm_keepalive()
+
+    def _head(self, status: int, headers: Iterable[tuple[str, str]], close: bool) -> list[bytes]:
+        reason = _REASONS.get(status, b"Unknown")
+        lines = [b"HTTP/1.1 %d %s\r\n" % (status, reason)]
+        if self._state.server_header:
+            lines.append(b"Server: %s\r\n" % self._state.server_header.encode())
+        for name, value in headers:
+            lines.append(b"%s: %s\r\n" % (name.encode("latin-1"), value.encode("latin-1")))
+        if close:
+            lines.append(b"Connection: close\r\n")
+        return lines
+
+    def _write_response(self, request: Request, response: Response, close: bool) -> None:
+        transport = self._transport
+        if transport is None or self._lost:
+            return
+        headers = list(response.headers)
+        if response.content_type is not None:
+            headers.append(("Content-Type", response.content_type))
+        head = self._head(response.status, headers, close)
+        body = response.body
+        head.append(b"Content-Length: %d\r\n\r\n" % len(body))
+        if request.method != "HEAD" and body:
+            head.append(body)
+        transport.write(b"".join(head))
+
+    async def _write_stream(self, request: Request, response: Response) -> None:
+        transport = self._transport
+        stream = response.stream
+        assert stream is not None
+        if transport is None:
+            return
+        headers = list(response.headers)
+        if response.content_type is not None:
+            headers.append(("Content-Type", response.content_type))
+        head = self._head(response.status, headers, True)
+        head.append(b"Transfer-Encoding: chunked\r\n\r\n")
+        transport.write(b"".join(head))
+        try:
+            async for chunk in stream:
+                if self._lost:
+                    break
+                if chunk:
+                    transport.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    await self._drain()
+            if not self._lost:
+                transport.write(b"0\r\n\r\n")
+        finally:
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    async def _drain(self) -> None:
+        if not self._write_paused:
+            return
+        self._drain_waiter = self._loop.create_future()
+        try:
+            await self._drain_waiter
+        finally:
+            self._drain_waiter = None
+
+    # -- connection management -------------------------------------------------------------
+    def _fail(self, status: int, text: bytes) -> None:
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        head = self._head(status, [("Content-Type", "text/plain; charset=utf-8")], True)
+        head.append(b"Content-Length: %d\r\n\r\n%s" % (len(text), text))
+        transport.write(b"".join(head))
+        transport.close()
+
+    def _arm_keepalive(self) -> None:
+        self._cancel_keepalive()
+        if self._state.closing:
+            self.close_when_idle()
+            return
+        self._keepalive = self._loop.call_later(
+            self._state.keepalive_timeout, self._keepalive_expired
+        )
+
+    def _cancel_keepalive(self) -> None:
+        if self._keepalive is not None:
+            self._keepalive.cancel()
+            self._keepalive = None
+
+    def _keepalive_expired(self) -> None:
+        self._keepalive = None
+        if not self._busy and self._transport is not None:
+            self._transport.close()
+
+    def close_when_idle(self) -> None:
+        self._close_after = True
+        if not self._busy and self._transport is not None:
+            self._transport.close()
+
+    def abort(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+        if self._transport is not None:
+            self._transport.abort()
