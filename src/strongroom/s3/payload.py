@@ -100,7 +100,8 @@ async def receive(
     auth = ctx.auth
     assert auth is not None
     request = ctx.request
-    if request.body.length is None and "chunked" not in ctx.headers.get("transfer-encoding", ""):
+    headers = ctx.headers
+    if "content-length" not in headers and "chunked" not in headers.get("transfer-encoding", ""):
         raise S3Error("MissingContentLength")
     length = declared_length(ctx)
     if length is not None and length > max_size:
