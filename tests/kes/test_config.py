@@ -24,45 +24,9 @@ from strongroom.kes.config import (
 MINIO = "dd46485bedc9ad2909d2e8f9017216eec4413bc5c64b236d992f7ec19c843c5f"
 ROOT = "3ecfcdf38fcbe141ae26a1030f81e96b753365a46760ae6b578698a97c59fd22"
 
-# Verbatim from specs/minio-kms-guide.txt §4.2, trailing spaces included.
-GUIDE = """\
-# The TCP address (ip:port) for the KES server to listen on.
-address: 0.0.0.0:7373
-
-tls:
-  key:  kes-tls.key
-  cert: kes-tls.crt
-
-policy:
-  minio:
-    paths:
-    - /v1/key/create/minio-*
-    - /v1/key/generate/minio-*
-    - /v1/key/decrypt/minio-*
-    identities:
-    - dd46485bedc9ad2909d2e8f9017216eec4413bc5c64b236d992f7ec19c843c5f
-
-cache:
-  expiry:
-    any:    5m0s
-    unused: 20s
-
-keys:
-  vault:
-    endpoint: https://127.0.0.1:8200  # The Vault endpoint - i.e. https://127.0.0.1:8200
-    prefix:   minio                   # The domain resp. prefix at Vault's K/V backend
-
-    approle:
-      id:     ""    # Your AppRole Role ID
-      secret: ""    # Your AppRole Secret ID
-      retry:  15s   # Duration until the server tries to re-authenticate after connection loss.
-
-    tls:
-      ca: vault-tls.crt  # Since we use self-signed certificates
-
-    status:
-      ping: 10s
-"""
+# Verbatim from specs/minio-kms-guide.txt §4.2, trailing spaces included (a data file, so
+# that no formatter strips them).
+GUIDE_FILE = Path(__file__).parent / "data" / "guide-kes-config.yaml"
 
 MODERN = f"""\
 version: v1
@@ -126,8 +90,9 @@ ENV = {"KES_ADMIN": ROOT, "KES_TLS_PASSWORD": "", "ROLE_ID": "role", "SECRET_ID"
 
 
 def test_the_guides_config_loads(tmp_path: Path) -> None:
+    assert b" \n" in GUIDE_FILE.read_bytes()  # the guide's trailing spaces are still there
     path = tmp_path / "kes-config.yaml"
-    path.write_text(GUIDE)
+    path.write_bytes(GUIDE_FILE.read_bytes())
     config = load_config(path, env={})
     assert config.layout == "seed"
     assert config.address == "0.0.0.0:7373"
