@@ -237,17 +237,26 @@ def _raw_canonical_query(raw_query: str | bytes, exclude: str | None) -> str:
 
 
 def _trim_all(value: str) -> str:
+    """Trimall as botocore does it: every run of (Unicode) white space becomes one space."""
     return " ".join(value.split())
 
 
+_SPACES = re.compile(" +")
+
+
+def _trim_spaces(value: str) -> str:
+    """Trimall as minio-py and others do it: only runs of ASCII spaces collapse."""
+    return _SPACES.sub(" ", value).strip()
+
+
 def _canonical_headers(
-    headers: Mapping[str, str], signed: tuple[str, ...], *, raw_bytes: bool
+    headers: Mapping[str, str],
+    signed: tuple[str, ...],
+    *,
+    raw_bytes: bool = False,
+    trim: Callable[[str], str] = _trim_all,
 ) -> bytes | None:
-    lines = []
-    for name in signed:
-        value = _trim_all(headers.get(name, ""))
-        lines.append(f"{name}:{value}\n")
-    text = "".join(lines)
+    text = "".join([f"{name}:{trim(headers.get(name, ''))}\n" for name in signed])
     if not raw_bytes:
         return text.encode()
     try:
@@ -458,10 +467,14 @@ def _canonical_requests(
     if (head_raw, query_raw) != (head, query):
         targets.append((head_raw, query_raw))
         yield head_raw + query_raw + canonical_headers + b"\n" + tail
-    raw_headers = _canonical_headers(headers, signed, raw_bytes=True)
-    if raw_headers is not None and raw_headers != canonical_headers:
+    tried = {canonical_headers}
+    for raw_bytes, trim in ((True, _trim_all), (False, _trim_spaces), (True, _trim_spaces)):
+        form = _canonical_headers(headers, signed, raw_bytes=raw_bytes, trim=trim)
+        if form is None or form in tried:
+            continue
+        tried.add(form)
         for h, q in targets:
-            yield h + q + raw_headers + b"\n" + tail
+            yield h + q + form + b"\n" + tail
 
 
 def _lookup(lookup_secret: Callable[[str], str | None], access_key: str) -> str:

@@ -84,7 +84,10 @@ queries = st.lists(st.tuples(query_text, query_text), max_size=5)
 # Characters some clients leave unencoded on the wire; botocore then signs them as sent.
 loose_safe = st.sampled_from(["-_.~", "-_.~!*'()", "-_.~$,;:@", "-_.~/"])
 header_values = st.text(
-    st.characters(min_codepoint=0x20, max_codepoint=0xFF, blacklist_characters="\x7f"),
+    st.one_of(
+        st.sampled_from("\t  "),
+        st.characters(min_codepoint=0x20, max_codepoint=0xFF, blacklist_characters="\x7f"),
+    ),
     max_size=30,
 )
 methods = st.sampled_from(["GET", "PUT", "HEAD", "DELETE", "POST"])
@@ -523,3 +526,38 @@ def test_signing_key_cache_is_bounded_and_correct() -> None:
 def test_naive_now_is_a_programming_error() -> None:
     with pytest.raises(ValueError):
         authenticate(*sign("GET", URL), lookup_secret=lookup, now=SIGNED_AT)
+
+
+# --- a second reference: minio-py's signer ------------------------------------------------------
+
+
+@PROPERTY
+@given(method=methods, path=paths, pairs=queries, meta=header_values, presign=st.booleans())
+def test_minio_signatures_verify(
+    method: str, path: str, pairs: list[tuple[str, str]], meta: str, presign: bool
+) -> None:
+    signer = pytest.importorskip("minio.signer")
+    credentials = pytest.importorskip("minio.credentials").Credentials(ACCESS, SECRET)
+    url = urlsplit(build_url(path, pairs, "-_.~"))
+    when = SIGNED_AT.replace(tzinfo=UTC)
+    if presign:
+        signed_url = signer.presign_v4(
+            method=method, url=url, region="us-east-1", credentials=credentials, date=when,
+            expires=600,
+        )  # fmt: skip
+        req: Request = (method, signed_url.path, signed_url.query, {"host": url.netloc})
+        assert auth(req).presigned
+        return
+    digest = sigv4.EMPTY_SHA256
+    headers = {
+        "Host": url.netloc,
+        "x-amz-date": when.strftime("%Y%m%dT%H%M%SZ"),
+        "x-amz-content-sha256": digest,
+        "x-amz-meta-note": meta,
+    }
+    headers = signer.sign_v4_s3(
+        method=method, url=url, region="us-east-1", headers=headers, credentials=credentials,
+        content_sha256=digest, date=when,
+    )  # fmt: skip
+    wire = {k.lower(): v for k, v in headers.items()}
+    assert auth((method, url.path, url.query, wire)).expected_sha256 == digest
