@@ -384,3 +384,11 @@ def test_config_parser_only_raises_config_error(text: str) -> None:
         parse_config(text, "fuzz.yaml", env={})
     except ConfigError as e:
         assert str(e).startswith("fuzz.yaml")
+
+
+def test_loaded_config_is_immutable() -> None:
+    config = parse_config(MODERN, "kes.yaml", env=ENV)
+    with pytest.raises(TypeError):
+        config.policies["x"] = PolicyConfig()  # type: ignore[index]
+    with pytest.raises(AttributeError):
+        config.address = "elsewhere"  # type: ignore[misc]

@@ -30,6 +30,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Literal
 
 import yaml
@@ -482,12 +483,12 @@ def _read_server(
         address=address,
         tls=tls,
         admin=admin,
-        policies=policies,
+        policies=MappingProxyType(policies),
         cache=cache,
         log=log,
         keys=keys,
         keystore=keystore,
-        api=api,
+        api=MappingProxyType(api),
         layout=layout,
         source=file,
         warnings=tuple(r.warnings),
