@@ -197,8 +197,13 @@ class ChunkedDecoder:
     def _read_line(self, view: memoryview, pos: int, end: int) -> tuple[bytes | None, int]:
         """The next LF-terminated line (LF excluded) or None if the slice ends first."""
         room = MAX_LINE + 2 - len(self._line)
-        window = bytes(view[pos : min(end, pos + room)])
+        # Lines are short (a signed chunk header is ~85 bytes): look in a small window first so
+        # that small chunks do not copy kilobytes of their data per header.
+        window = bytes(view[pos : min(end, pos + min(room, 128))])
         newline = window.find(b"\n")
+        if newline < 0 and room > 128 and end - pos > 128:
+            window = bytes(view[pos : min(end, pos + room)])
+            newline = window.find(b"\n")
         if newline < 0:
             if len(window) >= room:
                 raise S3Error("InvalidArgument", "aws-chunked line too long")

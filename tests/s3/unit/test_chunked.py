@@ -479,3 +479,14 @@ def test_large_chunks_are_not_copied() -> None:
     middle = body[header_end : header_end + 65536]
     pieces = decoder.feed(middle)
     assert len(pieces) == 1 and pieces[0] is middle
+
+
+def test_long_lines_within_the_limit_straddle_feeds() -> None:
+    extension = b";ext=" + b"e" * 1000
+    trailer = b"x-amz-meta-long:" + b"v" * 2000
+    body = b"5" + extension + b"\r\nhello\r\n0\r\n" + trailer + b"\r\n\r\n"
+    for splits in ([], list(range(1, len(body))), [3, 200, 1500, 2600]):
+        decoder = ChunkedDecoder(auth(UNSIGNED), decoded_length=5)
+        data, trailers = decode(decoder, body, splits)
+        assert data == b"hello"
+        assert trailers == {"x-amz-meta-long": "v" * 2000}
