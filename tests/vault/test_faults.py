@@ -38,6 +38,8 @@ def test_sealed_after_start_then_unsealed(openbao_private: OpenBaoServer) -> Non
             with pytest.raises(KeyStoreUnreachableError, match="sealed"):
                 await store.status()
             with pytest.raises(KeyStoreUnreachableError, match="sealed"):
+                await store.check()
+            with pytest.raises(KeyStoreUnreachableError, match="sealed"):
                 await store.get("minio-key-1")
             with pytest.raises(KeyStoreUnreachableError, match="sealed"):
                 await store.create("minio-key-2", b"v")
@@ -200,6 +202,9 @@ def test_wrong_secret_id_at_start(openbao: OpenBaoServer, unique: Callable[[str]
 
     async def body() -> None:
         await store.status()  # health needs no login
+        with pytest.raises(KeyStoreError, match="invalid role or secret ID"):
+            await store.check()  # the start-up check says so at once
+        store._login_error = None  # let the next call try again (approle_retry back-off)
         with pytest.raises(
             KeyStoreError, match=r"approle login .* failed: invalid role or secret ID"
         ):

@@ -13,7 +13,7 @@ import pytest
 import trustme
 
 from strongroom.kes.keystore.base import KeyStore, KeyStoreError, KeyStoreUnreachableError
-from strongroom.kes.keystore.vault import VaultKeyStore
+from strongroom.kes.keystore.vault import VaultKeyStore, VaultPolicyError
 from strongroom.vault.provision import BootstrapResult
 from tests.kes.keystore_conformance import KeyStoreConformance, run
 from tests.support.openbao import OpenBaoServer
@@ -280,3 +280,37 @@ def test_constructor_validates() -> None:
     )
     assert store.approle_retry == 90.0
     run(store.close())
+
+
+def test_startup_check(
+    openbao: OpenBaoServer,
+    setup_v1: BootstrapResult,
+    setup_v2: BootstrapResult,
+    unique: Callable[[str], str],
+) -> None:
+    guide = openbao.bootstrap(prefix=unique("chk"), policy_name=unique("p"), role_name=unique("r"))
+    no_read = openbao.bootstrap(
+        prefix=unique("chk"), policy_name=unique("p"), role_name=unique("r")
+    )
+    with openbao.client() as root:
+        root.write(
+            f"sys/policies/acl/{no_read.policy_name}",
+            {"policy": f'path "kv/{no_read.prefix}/*" {{ capabilities = ["create"] }}'},
+        )
+
+    async def body() -> None:
+        for setup, expected in (
+            (setup_v1, []),  # allow_list: everything granted
+            (setup_v2, []),
+            (guide, ["list"]),  # the guide's policy has no 'list'
+        ):
+            store = VaultKeyStore(**openbao.keystore_kwargs(setup))
+            warnings = await store.check()
+            assert [w.split("'")[1] for w in warnings] == expected, warnings
+            await store.close()
+        store = VaultKeyStore(**openbao.keystore_kwargs(no_read))
+        with pytest.raises(VaultPolicyError, match=r"prohibited by policy: .* no 'read'"):
+            await store.check()
+        await store.close()
+
+    run(body())

@@ -61,6 +61,13 @@ _RELOGIN_BELOW = 30.0  # seconds of TTL left under which a token is replaced, no
 _ENCODING_FIELD = "strongroom.encoding"  # never a valid key name (no '.' allowed)
 
 
+_CONSEQUENCE = {
+    "create": "creating keys will be refused",
+    "delete": "deleting keys will be refused",
+    "list": "listing keys will be refused",
+}
+
+
 class VaultPolicyError(KeyStoreError):
     """Vault's ACL policy denies the operation; the text starts with ``prohibited by policy``."""
 
@@ -227,6 +234,46 @@ class VaultKeyStore:
         if body.get("sealed", True):
             raise KeyStoreUnreachableError(f"vault: {self.endpoint} is sealed")
         return KeyStoreStatus(latency=latency)
+
+    async def check(self) -> list[str]:
+        """Start-up check: Vault serves, the AppRole login works and the policy allows reading
+        keys. Raises ``KeyStoreUnreachableError`` (sealed, down), ``KeyStoreError`` (login
+        rejected) or ``VaultPolicyError`` (no ``read``); returns warnings for capabilities the
+        key server may miss later (``create``, ``delete``, ``list``), empty when all are there.
+        """
+        await self.status()
+        probe = "strongroom-capability-probe"
+        if self.version == 1:
+            wanted = {
+                self._v1_path(probe): ("read", "create", "delete"),
+                _join(self.engine, self.prefix) + "/": ("list",),
+            }
+        else:
+            wanted = {
+                self._data_path(probe): ("read", "create"),
+                self._meta_path(probe): ("delete",),
+                _join(self.engine, "metadata", self.prefix) + "/": ("list",),
+            }
+        try:
+            body = await self._call(
+                "POST", "sys/capabilities-self", {"paths": list(wanted)}, op=("check", "")
+            )
+        except VaultError as exc:
+            raise self._map(exc, "check capabilities", "") from None
+        data = (body or {}).get("data") or body or {}
+        warnings: list[str] = []
+        for path, caps in wanted.items():
+            granted = set(data.get(path) or ())
+            for cap in caps:
+                if cap in granted or "root" in granted:
+                    continue
+                if cap == "read":
+                    raise VaultPolicyError(
+                        f"prohibited by policy: the vault policy grants no 'read' on {path} "
+                        "(the key server cannot read its keys)"
+                    )
+                warnings.append(f"vault policy lacks {cap!r} on {path}: {_CONSEQUENCE[cap]}")
+        return warnings
 
     async def create(self, name: str, value: bytes) -> None:
         self._check_name(name)
