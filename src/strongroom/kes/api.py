@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import unquote
 
+from strongroom.crypto.identity import is_identity
 from strongroom.crypto.kes_crypto import (
     CiphertextFormat,
     DecryptionError,
@@ -103,9 +104,11 @@ class Access:
     policies: Mapping[str, PolicyView]
     identities: dict[str, str]
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    _decisions: dict[tuple[str, str], bool] = field(default_factory=dict, repr=False)
 
     def is_admin(self, identity: str) -> bool:
-        return self.admin is not None and identity == self.admin
+        """Only a real identity (64 hex digits) can be the admin: ``disabled`` never matches."""
+        return self.admin is not None and identity == self.admin and is_identity(identity)
 
     def policy_of(self, identity: str) -> tuple[str, PolicyView] | None:
         name = self.identities.get(identity)
@@ -115,10 +118,24 @@ class Access:
         return None if policy is None else (name, policy)
 
     def allowed(self, identity: str, path: str) -> bool:
-        if self.is_admin(identity):
-            return True
-        found = self.policy_of(identity)
-        return found is not None and found[1].verify(path)
+        """Policy decision for (identity, path), memoised: MinIO uses few keys and paths."""
+        key = (identity, path)
+        decision = self._decisions.get(key)
+        if decision is None:
+            if self.is_admin(identity):
+                decision = True
+            else:
+                found = self.policy_of(identity)
+                decision = found is not None and found[1].verify(path)
+            if len(self._decisions) >= 4096:
+                self._decisions.clear()
+            self._decisions[key] = decision
+        return decision
+
+    def remove_identity(self, identity: str) -> bool:
+        """Drop an identity's policy assignment (run time only); False if it had none."""
+        self._decisions.clear()
+        return self.identities.pop(identity, None) is not None
 
 
 # -- route table ---------------------------------------------------------------------------
@@ -700,7 +717,7 @@ class KeyServerAPI:
         ident = self._identity_arg(resource)
         if self.access.is_admin(ident):
             raise APIError(400, "identity is root")
-        if self.access.identities.pop(ident, None) is None:
+        if not self.access.remove_identity(ident):
             raise errors.IDENTITY_NOT_FOUND
         return Response(200)
 

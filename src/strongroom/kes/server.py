@@ -259,6 +259,11 @@ def settings_from_config(config: ServerConfig, overrides: Overrides = Overrides(
             f"{config.source}: no TLS private key or certificate: "
             "set tls.key and tls.cert or use --key and --cert"
         )
+    if tls_cfg.proxy_identities:
+        raise ServerError(
+            f"{config.source}: tls.proxy is not supported: terminate client TLS at the key "
+            "server (identities are public-key pins of the client certificate)"
+        )
     auth = overrides.auth if overrides.auth is not None else (tls_cfg.auth or "off")
     tls = TLSSettings(
         cert_file=cert_file,

@@ -4,7 +4,8 @@ The application is one async callable ``handler(request) -> Response``. A respon
 complete body or an async iterator of chunks (sent with chunked transfer encoding, flushed per
 chunk, with write backpressure; used for log streams). Requests on one connection are answered in
 order (pipelining is allowed), keep-alive is the HTTP/1.1 default, and idle connections close after
-``keepalive_timeout`` seconds. Request bodies are collected up to ``body_limit(method, path)``
+``keepalive_timeout`` seconds; a request must arrive completely within ``request_timeout``
+seconds of its first byte (else 408 and close). Request bodies are collected up to ``body_limit(method, path)``
 bytes; beyond that the body is discarded and ``request.body_too_large`` is set, so the application
 can answer its own error. A body larger than ``hard_body_limit`` closes the connection.
 """
@@ -71,6 +72,7 @@ class HTTPServerState:
         body_limit: BodyLimit = _no_body_limit,
         hard_body_limit: int = 16 << 20,
         keepalive_timeout: float = 30.0,
+        request_timeout: float = 30.0,
         server_header: str | None = None,
         on_error: Callable[[BaseException], None] | None = None,
     ) -> None:
@@ -78,6 +80,7 @@ class HTTPServerState:
         self.body_limit = body_limit
         self.hard_body_limit = hard_body_limit
         self.keepalive_timeout = keepalive_timeout
+        self.request_timeout = request_timeout
         self.server_header = server_header
         self.on_error = on_error
         self.connections: set[HTTPProtocol] = set()
@@ -130,7 +133,6 @@ class HTTPProtocol(asyncio.Protocol):
         self._arm_keepalive()
 
     def data_received(self, data: bytes) -> None:
-        self._cancel_keepalive()
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -163,6 +165,9 @@ class HTTPProtocol(asyncio.Protocol):
 
     # -- httptools callbacks ---------------------------------------------------------------
     def on_message_begin(self) -> None:
+        # From the first byte of a request to its last: at most request_timeout seconds.
+        self._cancel_keepalive()
+        self._keepalive = self._loop.call_later(self._state.request_timeout, self._read_expired)
         self._url = b""
         self._headers = {}
         self._body = []
@@ -195,6 +200,7 @@ class HTTPProtocol(asyncio.Protocol):
         self._body.append(body)
 
     def on_message_complete(self) -> None:
+        self._cancel_keepalive()
         transport = self._transport
         if transport is None:
             return
@@ -351,6 +357,13 @@ class HTTPProtocol(asyncio.Protocol):
         if self._keepalive is not None:
             self._keepalive.cancel()
             self._keepalive = None
+
+    def _read_expired(self) -> None:
+        self._keepalive = None
+        if self._busy:  # a response is being written: no room for a 408
+            self.abort()
+        else:
+            self._fail(408, b"request timeout")
 
     def _keepalive_expired(self) -> None:
         self._keepalive = None

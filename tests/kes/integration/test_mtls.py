@@ -34,7 +34,9 @@ async def _echo(request: Request) -> Response:
 class Server:
     def __init__(self, lt: LoopThread, pki: PKI, **settings: object) -> None:
         self.lt = lt
-        self.state = HTTPServerState(_echo, body_limit=lambda m, p: 1 << 20, keepalive_timeout=5)
+        self.state = HTTPServerState(
+            _echo, body_limit=lambda m, p: 1 << 20, keepalive_timeout=5, request_timeout=0.5
+        )
         tls = TLSSettings(str(pki.server_cert), str(pki.server_key), **settings)  # type: ignore[arg-type]
 
         async def start() -> asyncio.Server:
@@ -212,3 +214,17 @@ def test_shutdown_closes_idle_connections(lt: LoopThread, pki: PKI) -> None:
 def test_pki_dir_is_private(tmp_path: Path) -> None:
     pki = make_pki(tmp_path)
     assert (pki.self_signed("p").key.stat().st_mode & 0o777) == 0o600
+
+
+def test_slow_requests_get_408(server: Server, pki: PKI) -> None:
+    ctx = pki.client_context(pki.self_signed("slowloris"))
+    with (
+        socket.create_connection(("127.0.0.1", server.port)) as raw,
+        ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+    ):
+        tls.sendall(b"GET /v HTTP/1.1\r\nHost: x\r\n")  # headers never end
+        tls.settimeout(5)
+        data = b""
+        while chunk := tls.recv(4096):
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 408 ")

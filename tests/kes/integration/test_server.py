@@ -1,0 +1,242 @@
+"""Server start-up from config, memory locking, shutdown, and the client's fail-over."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from strongroom.cli.kes import cli
+from strongroom.kes.client import KESClient, KESUnavailableError
+from strongroom.kes.config import parse_config
+from strongroom.kes.keystore.mem import MemoryKeyStore
+from strongroom.kes.server import (
+    KeyServer,
+    Overrides,
+    ServerError,
+    lock_memory,
+    settings_from_config,
+    split_address,
+)
+
+from .helpers import PKI, LoopThread, RunningServer, loop_thread, make_pki, settings_for
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> PKI:
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="module")
+def lt() -> Iterator[LoopThread]:
+    with loop_thread() as t:
+        yield t
+
+
+def test_mlock_errors_name_the_capability() -> None:
+    lock_memory(lambda flags: 0)
+    with pytest.raises(ServerError, match="CAP_IPC_LOCK"):
+        lock_memory(lambda flags: errno.EPERM)
+    with pytest.raises(ServerError, match="RLIMIT_MEMLOCK"):
+        lock_memory(lambda flags: errno.ENOMEM)
+
+
+def test_split_address() -> None:
+    assert split_address("0.0.0.0:7373") == ("0.0.0.0", 7373)
+    assert split_address(":7373") == ("0.0.0.0", 7373)
+    assert split_address("[::1]:7373") == ("::1", 7373)
+    with pytest.raises(ServerError):
+        split_address("localhost")
+
+
+def test_settings_from_config_and_overrides(pki: PKI, tmp_path: Path) -> None:
+    text = f"""
+address: 127.0.0.1:7000
+root: {"a" * 64}
+tls:
+  key: {pki.server_key}
+  cert: {pki.server_cert}
+policy:
+  minio:
+    paths: [/v1/key/create/minio-*]
+    identities: ["{"b" * 64}"]
+keys:
+  fs:
+    path: {tmp_path / "keys"}
+"""
+    config = parse_config(text, "kes.yaml")
+    s = settings_from_config(config)
+    assert s.address == "127.0.0.1:7000" and s.access.admin == "a" * 64
+    assert s.access.allowed("b" * 64, "/v1/key/create/minio-1")
+    assert not s.access.allowed("b" * 64, "/v1/key/create/other")
+    assert not s.tls.verify_client
+    s = settings_from_config(config, Overrides(address=":1", root="disabled", auth="on"))
+    assert s.address == ":1" and s.tls.verify_client
+    assert not s.access.allowed("disabled", "/v1/status")
+
+
+def test_config_errors_stop_the_server(pki: PKI) -> None:
+    store = "keystore:\n  fs:\n    path: /tmp/keys\n"
+    no_admin = parse_config(
+        f"tls:\n  key: {pki.server_key}\n  cert: {pki.server_cert}\n{store}", "a.yaml"
+    )
+    with pytest.raises(ServerError, match="admin"):
+        settings_from_config(no_admin)
+    no_tls = parse_config(f"admin:\n  identity: disabled\n{store}", "b.yaml")
+    with pytest.raises(ServerError, match="tls"):
+        settings_from_config(no_tls)
+    proxy = parse_config(
+        f"admin:\n  identity: disabled\ntls:\n  key: {pki.server_key}\n  cert: {pki.server_cert}\n"
+        f"  proxy:\n    identities: [{'c' * 64}]\n{store}",
+        "c.yaml",
+    )
+    with pytest.raises(ServerError, match="proxy"):
+        settings_from_config(proxy)
+
+
+def test_stop_ends_log_streams(lt: LoopThread, pki: PKI) -> None:
+    admin = pki.self_signed("admin")
+    s = RunningServer(lt, settings_for(pki, MemoryKeyStore(), admin=admin.identity))
+    ended = threading.Event()
+
+    def subscribe() -> None:
+        with httpx.Client(verify=pki.client_context(admin), timeout=10) as c:
+            try:
+                with c.stream("GET", s.url + "/v1/log/error") as r:
+                    for _ in r.iter_lines():
+                        pass
+            except httpx.HTTPError:
+                pass
+        ended.set()
+
+    t = threading.Thread(target=subscribe, daemon=True)
+    t.start()
+    lt.call(asyncio.sleep(0.2))
+    s.stop()
+    assert ended.wait(5)
+    with pytest.raises(OSError), socket.create_connection(("127.0.0.1", s.server.port), timeout=1):
+        pass
+
+
+def test_error_log_stream_carries_server_log_lines(lt: LoopThread, pki: PKI) -> None:
+    admin = pki.self_signed("errlog")
+    s = RunningServer(lt, settings_for(pki, MemoryKeyStore(), admin=admin.identity))
+    lines: list[dict[str, str]] = []
+    try:
+        with (
+            httpx.Client(verify=pki.client_context(admin), timeout=10) as c,
+            c.stream("GET", s.url + "/v1/log/error") as r,
+        ):
+            import logging
+
+            lt.call(asyncio.sleep(0.1))
+            logging.getLogger("strongroom.kes").warning("something happened")
+            for line in r.iter_lines():
+                lines.append(json.loads(line))
+                break
+    finally:
+        s.stop()
+    assert lines[0]["message"].endswith("something happened")
+
+
+def test_client_fails_over_to_a_live_endpoint(lt: LoopThread, pki: PKI) -> None:
+    admin = pki.self_signed("failover")
+    s = RunningServer(lt, settings_for(pki, MemoryKeyStore(), admin=admin.identity))
+    with socket.socket() as dead:
+        dead.bind(("127.0.0.1", 0))
+        dead_url = f"https://127.0.0.1:{dead.getsockname()[1]}"
+
+        async def no_sleep(_: float) -> None:
+            return None
+
+        async def main() -> tuple[str, str]:
+            async with KESClient(
+                [dead_url, s.url],
+                cert_file=str(admin.cert),
+                key_file=str(admin.key),
+                ca=str(pki.ca_file),
+                sleep=no_sleep,
+            ) as c:
+                await c.create_key("fo-key")
+                first = await c.version()
+            async with KESClient(
+                dead_url,
+                cert_file=str(admin.cert),
+                key_file=str(admin.key),
+                ca=str(pki.ca_file),
+                sleep=no_sleep,
+            ) as c:
+                try:
+                    await c.version()
+                except KESUnavailableError as exc:
+                    return first, exc.message
+            return first, ""
+
+        try:
+            version, message = asyncio.run(main())
+        finally:
+            s.stop()
+    assert version and message.startswith("no KES server reachable")
+
+
+def test_cli_help_and_identity_files(tmp_path: Path) -> None:
+    runner = CliRunner()
+    out = runner.invoke(cli, ["--help"]).output
+    for name in ("server", "key", "identity", "tool", "status", "policy"):
+        assert name in out
+    r = runner.invoke(
+        cli,
+        [
+            "identity",
+            "new",
+            "svc",
+            "--key",
+            str(tmp_path / "k.pem"),
+            "--cert",
+            str(tmp_path / "c.pem"),
+            "--json",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.output)
+    r2 = runner.invoke(cli, ["identity", "of", str(tmp_path / "c.pem")])
+    assert r2.output.strip() == doc["identity"]
+    r3 = runner.invoke(
+        cli,
+        [
+            "identity",
+            "new",
+            "svc",
+            "--key",
+            str(tmp_path / "k.pem"),
+            "--cert",
+            str(tmp_path / "c.pem"),
+        ],
+    )
+    assert r3.exit_code == 1 and "already exists" in r3.output
+    r4 = runner.invoke(
+        cli, ["identity", "of", "kes:v1:AD9E7FSYWrMD+VjhI6q545cYT9YOyFxZb7UnjEepYDRc"]
+    )
+    assert r4.output.strip() == "3ecfcdf38fcbe141ae26a1030f81e96b753365a46760ae6b578698a97c59fd22"
+    r5 = runner.invoke(
+        cli, ["key", "ls"], env={"KES_API_KEY": "", "KES_CLIENT_KEY": "", "KES_CLIENT_CERT": ""}
+    )
+    assert r5.exit_code == 1 and "Error: no API key or client certificate" in r5.output
+
+
+def test_keyserver_refuses_a_busy_port(lt: LoopThread, pki: PKI) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        settings = settings_for(pki, MemoryKeyStore())
+        settings.address = f"127.0.0.1:{busy.getsockname()[1]}"
+        with pytest.raises(ServerError, match="cannot listen"):
+            lt.call(KeyServer(settings).start())
