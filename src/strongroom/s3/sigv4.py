@@ -52,6 +52,9 @@ __all__ = [
     "canonical_query",
     "derive_signing_key",
     "hmac_sha256_hex",
+    "presign_query",
+    "sign_chunk",
+    "sign_headers",
     "uri_encode",
 ]
 
@@ -709,3 +712,100 @@ def _authenticate_presigned(
         signed_headers=signed,
         presigned=True,
     )
+
+
+# --- the client side (tests, benchmarks, the lean load client) ---------------------------------
+
+
+def _amz_date(now: datetime) -> str:
+    return now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def sign_headers(
+    method: str,
+    raw_path: str | bytes,
+    raw_query: str | bytes,
+    headers: Mapping[str, str],
+    *,
+    access_key: str,
+    secret: str,
+    now: datetime,
+    region: str = "us-east-1",
+    payload_hash: str = UNSIGNED_PAYLOAD,
+) -> dict[str, str]:
+    """Sign a request as a client: ``headers`` (lower-case names, ``host`` included) plus
+    ``x-amz-date``, ``x-amz-content-sha256`` and ``authorization``. Every header is signed."""
+    amz_date = _amz_date(now)
+    out = {k.lower(): v for k, v in headers.items() if k.lower() != "authorization"}
+    out["x-amz-date"] = amz_date
+    out["x-amz-content-sha256"] = payload_hash
+    signed = tuple(sorted(out))
+    scope = f"{amz_date[:8]}/{region}/{SERVICE}/{TERMINATOR}"
+    canonical = next(
+        _canonical_requests(
+            method,
+            raw_path,
+            raw_query,
+            _query_pairs(raw_query),
+            None,
+            out,
+            signed,
+            (";".join(signed) + "\n" + payload_hash).encode(),
+        )
+    )
+    key = derive_signing_key(secret, amz_date[:8], region)
+    signature = hmac_sha256_hex(key, _string_to_sign(amz_date, scope, canonical))
+    out["authorization"] = (
+        f"{ALGORITHM} Credential={access_key}/{scope}, SignedHeaders={';'.join(signed)}, "
+        f"Signature={signature}"
+    )
+    return out
+
+
+def presign_query(
+    method: str,
+    raw_path: str | bytes,
+    raw_query: str | bytes,
+    host: str,
+    *,
+    access_key: str,
+    secret: str,
+    now: datetime,
+    expires: int = 3600,
+    region: str = "us-east-1",
+) -> str:
+    """A presigned request's query string (``raw_query`` plus the ``X-Amz-*`` parameters)."""
+    amz_date = _amz_date(now)
+    scope = f"{amz_date[:8]}/{region}/{SERVICE}/{TERMINATOR}"
+    params = (
+        f"X-Amz-Algorithm={ALGORITHM}"
+        f"&X-Amz-Credential={uri_encode(f'{access_key}/{scope}'.encode())}"
+        f"&X-Amz-Date={amz_date}&X-Amz-Expires={expires}&X-Amz-SignedHeaders=host"
+    )
+    base = _to_bytes(raw_query).decode("latin-1")
+    query = f"{base}&{params}" if base else params
+    canonical = next(
+        _canonical_requests(
+            method,
+            raw_path,
+            query,
+            _query_pairs(query),
+            None,
+            {"host": host},
+            ("host",),
+            ("host\n" + UNSIGNED_PAYLOAD).encode(),
+        )
+    )
+    key = derive_signing_key(secret, amz_date[:8], region)
+    signature = hmac_sha256_hex(key, _string_to_sign(amz_date, scope, canonical))
+    return f"{query}&X-Amz-Signature={signature}"
+
+
+def sign_chunk(auth: AuthResult, previous: str, data: bytes | memoryview) -> str:
+    """The signature of one ``aws-chunked`` chunk, chained from ``previous`` (the seed is
+    ``auth.signature``)."""
+    string_to_sign = (
+        f"AWS4-HMAC-SHA256-PAYLOAD\n{auth.amz_date}\n{auth.scope}\n{previous}\n{EMPTY_SHA256}\n"
+        f"{hashlib.sha256(data).hexdigest()}"
+    )
+    return hmac_sha256_hex(auth.signing_key, string_to_sign)
