@@ -18,6 +18,7 @@ import errno
 import logging
 import signal
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -124,6 +125,7 @@ class Settings:
     timeouts: dict[str, float] | None = None
     skip_auth: frozenset[str] = frozenset()
     version: str = ""
+    clock: Callable[[], float] = time.monotonic  # the cache's clock (tests make it fake)
 
 
 class KeyServer:
@@ -136,6 +138,7 @@ class KeyServer:
             expiry_unused=settings.expiry_unused,
             expiry_offline=settings.expiry_offline,
             profile="legacy" if settings.profile == "legacy" else "modern",
+            clock=settings.clock,
         )
         self.audit = AuditLog(
             to_stdout=settings.audit_stdout, on_delivered=self.metrics.audit_delivered

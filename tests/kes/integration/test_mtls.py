@@ -228,3 +228,18 @@ def test_slow_requests_get_408(server: Server, pki: PKI) -> None:
         while chunk := tls.recv(4096):
             data += chunk
     assert data.startswith(b"HTTP/1.1 408 ")
+
+
+def test_expect_100_continue(server: Server, pki: PKI) -> None:
+    ctx = pki.client_context(pki.self_signed("expect"))
+    with (
+        socket.create_connection(("127.0.0.1", server.port)) as raw,
+        ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+    ):
+        tls.sendall(
+            b"PUT /e HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n"
+        )
+        tls.settimeout(5)
+        assert tls.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        tls.sendall(b"hello")
+        assert b" 5 False" in tls.recv(4096)

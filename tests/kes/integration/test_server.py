@@ -240,3 +240,38 @@ def test_keyserver_refuses_a_busy_port(lt: LoopThread, pki: PKI) -> None:
         settings.address = f"127.0.0.1:{busy.getsockname()[1]}"
         with pytest.raises(ServerError, match="cannot listen"):
             lt.call(KeyServer(settings).start())
+
+
+def test_cache_expiry_with_an_injected_clock(lt: LoopThread, pki: PKI) -> None:
+    """Keys deleted behind the server's back keep serving until the cache expires them."""
+    now = [1000.0]
+    admin = pki.self_signed("clock")
+    store = MemoryKeyStore()
+    s = RunningServer(
+        lt,
+        settings_for(
+            pki, store, admin=admin.identity, expiry_any=300, expiry_unused=20, clock=lambda: now[0]
+        ),
+    )
+
+    def generate(c: httpx.Client, name: str) -> int:
+        return c.put(s.url + f"/v1/key/generate/{name}").status_code
+
+    try:
+        with httpx.Client(verify=pki.client_context(admin), timeout=10) as c:
+            for name in ("busy", "idle"):
+                assert c.put(s.url + f"/v1/key/create/{name}").status_code == 200
+                assert generate(c, name) == 200
+                lt.call(store.delete(name))  # gone from the store, still cached
+            for step in range(1, 4):  # unused/2 passes; "busy" is used in between
+                now[0] += 10.5
+                lt.call(s.server.cache.tick(now[0]))
+                assert generate(c, "busy") == 200
+                if step == 1:
+                    assert generate(c, "idle") == 200
+            assert generate(c, "idle") == 404  # unused for a full period: expired
+            now[0] += 300
+            lt.call(s.server.cache.tick(now[0]))
+            assert generate(c, "busy") == 404  # expiry "any" drops everything
+    finally:
+        s.stop()
