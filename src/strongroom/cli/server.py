@@ -5,10 +5,14 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import click
 
+from strongroom.kms import static
+from strongroom.kms.base import KMS
+from strongroom.kms.static import KMSConfigError
 from strongroom.s3.context import ServerConfig
 from strongroom.s3.server import (
     ConfigError,
@@ -18,9 +22,39 @@ from strongroom.s3.server import (
     run,
 )
 
+_TRUE = ("on", "true", "1", "yes", "enable", "enabled")
+_FALSE = ("off", "false", "0", "no", "disable", "disabled")
 
-def _env_flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in ("on", "true", "1", "yes", "enable")
+
+def _env_flag(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name, "").strip().lower()
+    if not value:
+        return default
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise click.ClickException(f"{name}={value!r}: expected on or off")
+
+
+def configure_kms(env: Mapping[str, str], directory: Path) -> tuple[KMS, bool]:
+    """The KMS and auto-encryption setting from the environment.
+
+    A configured KMS (static key) leaves auto-encryption off unless MINIO_KMS_AUTO_ENCRYPTION=on,
+    as MinIO does. With none configured, the embedded default generates a local master key in
+    the data directory and encrypts every object (MINIO_KMS_AUTO_ENCRYPTION=off opts out).
+    """
+    kms = static.from_env(env)
+    if kms is not None:
+        return kms, _env_flag("MINIO_KMS_AUTO_ENCRYPTION")
+    local = static.load_or_create_local_kms(directory)
+    click.echo(
+        "WARNING: no KMS configured; using a master key generated in the data directory "
+        f"({directory / static.LOCAL_KEY_PATH}). It is for local use only: anyone who can read "
+        "the directory can decrypt the objects, and losing the key loses them.",
+        err=True,
+    )
+    return local, _env_flag("MINIO_KMS_AUTO_ENCRYPTION", default=True)
 
 
 @click.command("server")
@@ -62,13 +96,19 @@ def cli(directory: Path, address: str, certs_dir: Path, workers: int) -> None:
             err=True,
         )
     domains = tuple(d.strip().lower() for d in env.get("MINIO_DOMAIN", "").split(",") if d.strip())
+    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        kms, auto_encryption = configure_kms(env, directory)
+    except (KMSConfigError, ConfigError) as exc:
+        raise click.ClickException(str(exc)) from None
     config = ServerConfig(
         credentials=credentials,
         region=env.get("MINIO_REGION") or env.get("MINIO_SITE_REGION") or "us-east-1",
         domains=domains,
-        auto_encryption=_env_flag("MINIO_KMS_AUTO_ENCRYPTION"),
+        kms=kms,
+        auto_encryption=auto_encryption,
+        allow_ssec_over_http=_env_flag("STRONGROOM_SSEC_ALLOW_HTTP"),
     )
-    directory.mkdir(parents=True, exist_ok=True)
     options = ServerOptions(directory.resolve(), host, port, certs_dir, workers, config)
     try:
         run(options)

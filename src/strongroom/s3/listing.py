@@ -13,7 +13,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
+from strongroom.crypto import sealing
 from strongroom.net.streaming import Response
+from strongroom.s3 import sse
 from strongroom.s3.bucket_api import owner_xml, require_bucket
 from strongroom.s3.context import Ctx
 from strongroom.s3.errors import S3Error
@@ -105,16 +107,27 @@ def _enc(value: str, encoding: str) -> str:
     return quote(value, safe="/") if encoding == "url" else value
 
 
-def display_etag(entry: ListEntry) -> str:
-    return entry.etag
+async def client_etags(ctx: Ctx, entries: list[ListEntry]) -> list[str]:
+    """The ETags clients see. SSE-S3 single-part objects store a sealed MD5: unsealing it costs
+    one KMS decrypt per object (as in MinIO); other ETags need no key."""
+    out: list[str] = []
+    for entry in entries:
+        kind = sse.kind_of(entry.meta)
+        object_key = None
+        if kind is sse.Kind.SSE_S3 and sealing.is_sealed_etag(entry.etag):
+            object_key = await sse.unseal(
+                ctx.services.config.kms, entry.meta, ctx.bucket, entry.key, None
+            )
+        out.append(sse.client_etag(entry.etag, kind, object_key))
+    return out
 
 
-def _contents(ctx: Ctx, entry: ListEntry, encoding: str, owner: bool) -> str:
+def _contents(ctx: Ctx, entry: ListEntry, etag: str, encoding: str, owner: bool) -> str:
     parts = [
         "<Contents>",
         element("Key", _enc(entry.key, encoding)),
         element("LastModified", iso8601(entry.mtime)),
-        element("ETag", f'"{display_etag(entry)}"'),
+        element("ETag", f'"{etag}"'),
         element("Size", entry.size),
         element("StorageClass", "STANDARD"),
     ]
@@ -153,7 +166,10 @@ async def list_objects_v1(ctx: Ctx) -> Response:
         children.append(element("NextMarker", _enc(page.next_marker, encoding)))
     if encoding:
         children.append(element("EncodingType", encoding))
-    children.extend(_contents(ctx, e, encoding, True) for e in page.entries)
+    etags = await client_etags(ctx, page.entries)
+    children.extend(
+        _contents(ctx, e, t, encoding, True) for e, t in zip(page.entries, etags, strict=True)
+    )
     children.extend(_prefixes(page, encoding))
     return ctx.response(200, document("ListBucketResult", children), xml=True)
 
@@ -195,7 +211,11 @@ async def list_objects_v2(ctx: Ctx) -> Response:
         children.append(element("StartAfter", _enc(start_after, encoding)))
     if encoding:
         children.append(element("EncodingType", encoding))
-    children.extend(_contents(ctx, e, encoding, fetch_owner) for e in page.entries)
+    etags = await client_etags(ctx, page.entries)
+    children.extend(
+        _contents(ctx, e, t, encoding, fetch_owner)
+        for e, t in zip(page.entries, etags, strict=True)
+    )
     children.extend(_prefixes(page, encoding))
     return ctx.response(200, document("ListBucketResult", children), xml=True)
 
@@ -230,14 +250,15 @@ async def list_object_versions(ctx: Ctx) -> Response:
         children.append(element("NextVersionIdMarker", "null"))
     if encoding:
         children.append(element("EncodingType", encoding))
-    for entry in page.entries:
+    etags = await client_etags(ctx, page.entries)
+    for entry, etag in zip(page.entries, etags, strict=True):
         children.append(
             "<Version>"
             + element("Key", _enc(entry.key, encoding))
             + element("VersionId", "null")
             + element("IsLatest", True)
             + element("LastModified", iso8601(entry.mtime))
-            + element("ETag", f'"{display_etag(entry)}"')
+            + element("ETag", f'"{etag}"')
             + element("Size", entry.size)
             + element("StorageClass", "STANDARD")
             + owner_xml(ctx)

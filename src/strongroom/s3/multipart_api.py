@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 
+from strongroom.crypto import dare
 from strongroom.net.streaming import Response
-from strongroom.s3 import conditions, objectmeta
+from strongroom.s3 import conditions, objectmeta, sse
 from strongroom.s3.bucket_api import owner_xml, require_bucket
 from strongroom.s3.context import Ctx
 from strongroom.s3.errors import S3Error
 from strongroom.s3.names import check_object_key
-from strongroom.s3.object_api import checksum_headers, load_source, parse_copy_source
-from strongroom.s3.payload import MAX_PART_SIZE, receive
+from strongroom.s3.object_api import (
+    check_copy_conditions,
+    checksum_headers,
+    finish_segment,
+    load_source,
+    parse_copy_source,
+    requested_sse,
+    source_customer_key,
+    unseal_for_read,
+)
+from strongroom.s3.payload import MAX_PART_SIZE, receive, store_plaintext
 from strongroom.s3.reader import OpenObject
 from strongroom.s3.storage import (
     BucketNotFoundError,
@@ -22,7 +31,6 @@ from strongroom.s3.storage import (
     UploadNotFoundError,
     UploadRecord,
 )
-from strongroom.s3.storage.local import INLINE_LIMIT
 from strongroom.s3.xmlio import document, element, iso8601, parse, text
 
 MIN_PART_SIZE = 5 * 1024 * 1024
@@ -56,6 +64,13 @@ async def create_upload(ctx: Ctx) -> Response:
     check_object_key(ctx.key)
     await require_bucket(ctx)
     meta = objectmeta.from_headers(ctx.headers)
+    requested = await requested_sse(ctx)
+    object_key = None
+    if requested.kind is not sse.Kind.NONE:
+        kms = ctx.services.config.kms
+        object_key = await sse.new_object_key(kms, requested, ctx.bucket, ctx.key)
+        meta.update(object_key.meta)
+        meta[sse.M_MULTIPART] = ""
     try:
         upload = await ctx.services.write(ctx.storage.create_upload, ctx.bucket, ctx.key, meta)
     except BucketNotFoundError:
@@ -68,16 +83,32 @@ async def create_upload(ctx: Ctx) -> Response:
             element("UploadId", upload.upload_id),
         ],
     )
-    return ctx.response(200, body, xml=True)
+    return ctx.response(200, body, sse.response_headers(object_key, meta), xml=True)
+
+
+async def upload_key(ctx: Ctx, upload: UploadRecord) -> sse.ObjectKey | None:
+    """The object key of an encrypted upload (SSE-C: from this request's headers)."""
+    kind = sse.kind_of(upload.meta)
+    if kind is sse.Kind.NONE:
+        return None
+    customer = sse.parse_customer_key(ctx.headers) if kind is sse.Kind.SSE_C else None
+    if kind is sse.Kind.SSE_C and customer is None:
+        raise S3Error("InvalidRequest", sse.MSG_PART_NEEDS_KEY)
+    return await sse.unseal(ctx.services.config.kms, upload.meta, ctx.bucket, ctx.key, customer)
 
 
 async def upload_part(ctx: Ctx) -> Response:
     number = _part_number(ctx)
     upload = _upload(ctx)
-    received = await receive(ctx, part_number=number, max_size=MAX_PART_SIZE)
+    object_key = await upload_key(ctx, upload)
+    # A fresh random nonce per part upload: a re-uploaded part never reuses (key, nonce).
+    transform = dare.DareEncryptor(object_key.part_key(number)) if object_key else None
+    received = await receive(ctx, transform=transform, part_number=number, max_size=MAX_PART_SIZE)
+    etag = finish_segment(ctx, received, object_key)
     await _store_part(ctx, upload, received.segment)
-    headers = [("ETag", f'"{received.md5_hex}"')]
+    headers = [("ETag", f'"{etag}"')]
     headers.extend(checksum_headers(received.checksums))
+    headers.extend(sse.response_headers(object_key, upload.meta))
     return ctx.response(200, headers=headers)
 
 
@@ -92,68 +123,43 @@ async def _store_part(ctx: Ctx, upload: UploadRecord, segment: Segment) -> None:
 async def upload_part_copy(ctx: Ctx) -> Response:
     number = _part_number(ctx)
     upload = _upload(ctx)
+    if sse.H_SSE in ctx.headers or sse.H_KMS_KEY in ctx.headers:
+        raise S3Error("NotImplemented", "SSE-KMS headers are not supported on UploadPartCopy")
+    object_key = await upload_key(ctx, upload)
     src_bucket, src_key = parse_copy_source(ctx)
     source = load_source(ctx, src_bucket, src_key)
+    await check_copy_conditions(ctx, source, src_bucket, src_key)
+    src_customer = source_customer_key(ctx, source)
+    source_key = await unseal_for_read(ctx, source, src_bucket, src_key, src_customer)
     first, last = 0, source.size - 1
     raw_range = ctx.headers.get("x-amz-copy-source-range")
     if raw_range:
         first, last = conditions.parse_copy_range(raw_range, source.size)
-    length = max(last - first + 1, 0)
-    if length > MAX_PART_SIZE:
+    if last - first + 1 > MAX_PART_SIZE:
         raise S3Error("EntityTooLarge")
-    segment = await ctx.services.blocking(_copy_range, ctx, source, first, last, number)
-    await _store_part(ctx, upload, segment)
-    now = time.time()
-    body = document(
-        "CopyPartResult",
-        [element("LastModified", iso8601(now)), element("ETag", f'"{segment.etag}"')],
-    )
-    return ctx.response(200, body, xml=True)
-
-
-def _copy_range(ctx: Ctx, source: ObjectRecord, first: int, last: int, number: int) -> Segment:
-    """Copy plaintext bytes first..last of ``source`` into a new segment. Blocking."""
     opened = OpenObject(ctx.storage, source)
-    md5 = hashlib.md5()  # noqa: S324 - the ETag is MD5 by protocol
-    length = last - first + 1 if source.size else 0
-    writer = ctx.storage.new_data() if length > INLINE_LIMIT else None
-    inline = bytearray()
     try:
-        body = opened.plain_body(first, last) if length else b""
-        if isinstance(body, bytes):
-            md5.update(body)
-            if writer is None:
-                inline += body
-            else:
-                writer.write(body)
-        else:
-            for region in body:
-                fd = region.file.fileno()
-                offset, remaining = region.offset, region.count
-                while remaining:
-                    chunk = os.pread(fd, min(remaining, 1 << 20), offset)
-                    if not chunk:
-                        raise S3Error("InternalError", "source object truncated")
-                    md5.update(chunk)
-                    if writer is None:
-                        inline += chunk
-                    else:
-                        writer.write(chunk)
-                    offset += len(chunk)
-                    remaining -= len(chunk)
-        segment = Segment(length, length, md5.hexdigest(), number)
-        if writer is None:
-            segment.data = bytes(inline)
-        else:
-            writer.commit()
-            segment.file = writer.name
-        return segment
-    except BaseException:
-        if writer is not None:
-            writer.discard()
-        raise
+        transform = dare.DareEncryptor(object_key.part_key(number)) if object_key else None
+        try:
+            received = await store_plaintext(
+                ctx,
+                opened.plaintext(source_key, first, last),
+                transform=transform,
+                part_number=number,
+            )
+        except dare.DareError:
+            raise S3Error(
+                "InternalError", "The source object was modified and may be compromised"
+            ) from None
     finally:
         opened.close()
+    etag = finish_segment(ctx, received, object_key)
+    await _store_part(ctx, upload, received.segment)
+    body = document(
+        "CopyPartResult",
+        [element("LastModified", iso8601(time.time())), element("ETag", f'"{etag}"')],
+    )
+    return ctx.response(200, body, sse.response_headers(object_key, upload.meta), xml=True)
 
 
 async def complete_upload(ctx: Ctx) -> Response:
@@ -173,15 +179,26 @@ async def complete_upload(ctx: Ctx) -> Response:
     if numbers != sorted(numbers) or len(set(numbers)) != len(numbers):
         raise S3Error("InvalidPartOrder")
     stored = {p.segment.part_number: p.segment for p in ctx.storage.list_parts(upload.upload_id)}
+    kind = sse.kind_of(upload.meta)
+    object_key = None
+    if kind is sse.Kind.SSE_S3:  # SSE-S3 part ETags are sealed MD5s: unseal to compare
+        object_key = await sse.unseal(
+            ctx.services.config.kms, upload.meta, ctx.bucket, ctx.key, None
+        )
     segments: list[Segment] = []
+    client_etags: list[str] = []
     for index, (number, etag) in enumerate(requested):
         segment = stored.get(number)
-        if segment is None or segment.etag != etag:
+        if segment is None:
+            raise S3Error("InvalidPart")
+        client_etag = sse.client_etag(segment.etag, kind, object_key)
+        if client_etag != etag:
             raise S3Error("InvalidPart")
         if index < len(requested) - 1 and segment.plain_size < MIN_PART_SIZE:
             raise S3Error("EntityTooSmall")
         segments.append(segment)
-    digest = hashlib.md5(b"".join(bytes.fromhex(s.etag) for s in segments))  # noqa: S324
+        client_etags.append(client_etag)
+    digest = hashlib.md5(b"".join(bytes.fromhex(e) for e in client_etags))  # noqa: S324
     etag = f"{digest.hexdigest()}-{len(segments)}"
     size = sum(s.plain_size for s in segments)
     record = ObjectRecord(ctx.bucket, ctx.key, size, etag, time.time(), dict(upload.meta), segments)
@@ -254,6 +271,12 @@ async def list_parts(ctx: Ctx) -> Response:
     max_parts = min(int(raw_max), 1000)
     marker = int(raw_marker)
     parts = ctx.storage.list_parts(upload.upload_id, after=marker, limit=max_parts + 1)
+    kind = sse.kind_of(upload.meta)
+    object_key = None
+    if kind is sse.Kind.SSE_S3 and parts:
+        object_key = await sse.unseal(
+            ctx.services.config.kms, upload.meta, ctx.bucket, ctx.key, None
+        )
     truncated = len(parts) > max_parts
     parts = parts[:max_parts]
     children = [
@@ -274,9 +297,13 @@ async def list_parts(ctx: Ctx) -> Response:
             "<Part>"
             + element("PartNumber", seg.part_number)
             + element("LastModified", iso8601(part.mtime))
-            + element("ETag", f'"{seg.etag}"')
+            + element("ETag", f'"{sse.client_etag(seg.etag, kind, object_key)}"')
             + element("Size", seg.plain_size)
-            + "".join(element(f"Checksum{alg}", v) for alg, v in seg.checksums.items())
+            + "".join(
+                element(f"Checksum{alg}", v)
+                for alg, v in seg.checksums.items()
+                if alg != sse.SEALED_CHECKSUMS
+            )
             + "</Part>"
         )
     return ctx.response(200, document("ListPartsResult", children), xml=True)

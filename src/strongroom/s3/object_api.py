@@ -7,14 +7,15 @@ import hashlib
 import time
 from urllib.parse import unquote, urlencode
 
+from strongroom.crypto import dare
 from strongroom.net.streaming import Response
-from strongroom.s3 import conditions, objectmeta
+from strongroom.s3 import conditions, objectmeta, sse, sse_config
 from strongroom.s3.bucket_api import owner_id, owner_xml, require_bucket
 from strongroom.s3.context import Ctx
 from strongroom.s3.errors import S3Error
 from strongroom.s3.names import check_object_key
-from strongroom.s3.payload import receive
-from strongroom.s3.reader import OpenObject
+from strongroom.s3.payload import Received, receive, store_plaintext
+from strongroom.s3.reader import OpenObject, primed_stream
 from strongroom.s3.storage import BucketNotFoundError, ObjectRecord, Segment
 from strongroom.s3.xmlio import document, element, iso8601, parse, text
 
@@ -27,27 +28,62 @@ def checksum_headers(segment_checksums: dict[str, str]) -> list[tuple[str, str]]
     return [(f"x-amz-checksum-{alg.lower()}", value) for alg, value in segment_checksums.items()]
 
 
+async def requested_sse(ctx: Ctx) -> sse.Requested:
+    """The SSE of a write: the request's headers, else the bucket default, else auto-encryption."""
+    requested = sse.parse_request(ctx.headers)
+    if requested.kind is not sse.Kind.NONE:
+        return requested
+    try:
+        raw_rule = ctx.storage.get_bucket_config(ctx.bucket).get("encryption")
+    except BucketNotFoundError:
+        raise S3Error("NoSuchBucket", resource=ctx.bucket) from None
+    rule = sse_config.load(raw_rule) if raw_rule else None
+    return sse.apply_defaults(requested, rule, ctx.services.config.auto_encryption)
+
+
+async def new_key(ctx: Ctx, requested: sse.Requested) -> sse.ObjectKey | None:
+    if requested.kind is sse.Kind.NONE:
+        return None
+    return await sse.new_object_key(ctx.services.config.kms, requested, ctx.bucket, ctx.key)
+
+
+def finish_segment(ctx: Ctx, received: Received, object_key: sse.ObjectKey | None) -> str:
+    """Seal what an encrypted segment must not keep in clear; return the client's ETag."""
+    segment = received.segment
+    if object_key is None:
+        return received.md5_hex
+    real_md5 = object_key.kind is sse.Kind.SSE_S3 or "content-md5" in ctx.headers
+    segment.etag = sse.seal_etag(object_key, bytes.fromhex(received.md5_hex) if real_md5 else None)
+    segment.checksums = sse.seal_checksums(object_key, segment.checksums)
+    return sse.client_etag(segment.etag, object_key.kind, object_key)
+
+
 async def put_object(ctx: Ctx) -> Response:
     check_object_key(ctx.key)
     await require_bucket(ctx)
     meta = objectmeta.from_headers(ctx.headers)
-    existing = None
     if "if-none-match" in ctx.headers or "if-match" in ctx.headers:
         existing = ctx.storage.get_object(ctx.bucket, ctx.key)
         _check_write_conditions(ctx, existing)
-    received = await receive(ctx)
+    object_key = await new_key(ctx, await requested_sse(ctx))
+    transform = dare.DareEncryptor(object_key.key) if object_key is not None else None
+    received = await receive(ctx, transform=transform)
+    etag = finish_segment(ctx, received, object_key)
+    if object_key is not None:
+        meta.update(object_key.meta)
     record = ObjectRecord(
         bucket=ctx.bucket,
         key=ctx.key,
         size=received.segment.plain_size,
-        etag=received.md5_hex,
+        etag=received.segment.etag,
         mtime=time.time(),
         meta=meta,
         segments=[received.segment],
     )
     await _publish(ctx, record)
-    headers = [("ETag", f'"{received.md5_hex}"')]
+    headers = [("ETag", f'"{etag}"')]
     headers.extend(checksum_headers(received.checksums))
+    headers.extend(sse.response_headers(object_key, meta))
     return ctx.response(200, headers=headers)
 
 
@@ -98,20 +134,37 @@ def open_object(ctx: Ctx) -> OpenObject:
 async def get_object(ctx: Ctx, *, head: bool) -> Response:
     if ctx.key:
         check_object_key(ctx.key)
+    sse.reject_get_headers(ctx.headers)
+    customer = sse.parse_customer_key(ctx.headers)
     opened = open_object(ctx)
     try:
-        return _object_response(ctx, opened, head=head)
+        object_key = await unseal_for_read(ctx, opened.record, ctx.bucket, ctx.key, customer)
+        return _object_response(ctx, opened, object_key, head=head)
     except BaseException:
         opened.close()
         raise
 
 
-def _object_response(ctx: Ctx, opened: OpenObject, *, head: bool) -> Response:
+async def unseal_for_read(
+    ctx: Ctx, record: ObjectRecord, bucket: str, key: str, customer: sse.CustomerKey | None
+) -> sse.ObjectKey | None:
+    if not sse.is_encrypted(record.meta):
+        if customer is not None:
+            raise S3Error("InvalidRequest", sse.MSG_NOT_APPLICABLE)
+        return None
+    return await sse.unseal(ctx.services.config.kms, record.meta, bucket, key, customer)
+
+
+def _object_response(
+    ctx: Ctx, opened: OpenObject, object_key: sse.ObjectKey | None, *, head: bool
+) -> Response:
     record = opened.record
-    etag = record.etag
+    kind = object_key.kind if object_key is not None else sse.Kind.NONE
+    etag = sse.client_etag(record.etag, kind, object_key)
     conditions.evaluate(ctx.headers, etag, record.mtime)
     headers = list(ctx.response_headers)
     headers.extend(objectmeta.response_headers(record, etag))
+    headers.extend(sse.response_headers(object_key, record.meta))
     size = record.size
     first, last = 0, size - 1
     status = 200
@@ -130,14 +183,23 @@ def _object_response(ctx: Ctx, opened: OpenObject, *, head: bool) -> Response:
             headers.append(("Content-Range", f"bytes {first}-{last}/{size}"))
     checksum_mode = ctx.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED"
     if checksum_mode and status == 200 and len(record.segments) == 1:
-        headers.extend(checksum_headers(record.segments[0].checksums))
+        stored = sse.open_checksums(object_key, record.segments[0].checksums)
+        headers.extend(checksum_headers(stored))
     objectmeta.apply_overrides(headers, ctx.query)
     length = last - first + 1 if size else 0
     if head or length == 0:
         opened.close()
         return Response(status, headers, b"", content_length=length)
-    body = opened.plain_body(first, last)
-    return Response(status, headers, body, content_length=length, on_done=opened.closer())
+    if object_key is None:
+        body = opened.plain_body(first, last)
+        return Response(status, headers, body, content_length=length, on_done=opened.closer())
+    try:
+        stream = primed_stream(opened.plaintext(object_key, first, last))
+    except dare.DareError:
+        raise S3Error(
+            "InternalError", "The requested object was modified and may be compromised"
+        ) from None
+    return Response(status, headers, stream, content_length=length, on_done=opened.closer())
 
 
 def _part_range(record: ObjectRecord, raw: str) -> tuple[int, int]:
@@ -225,8 +287,30 @@ def load_source(ctx: Ctx, bucket: str, key: str) -> ObjectRecord:
         if not ctx.storage.bucket_exists(bucket):
             raise S3Error("NoSuchBucket", resource=bucket)
         raise S3Error("NoSuchKey", resource=f"/{bucket}/{key}")
-    conditions.evaluate(ctx.headers, record.etag, record.mtime, prefix="x-amz-copy-source-")
     return record
+
+
+async def check_copy_conditions(ctx: Ctx, source: ObjectRecord, bucket: str, key: str) -> None:
+    """x-amz-copy-source-if-* against the ETag clients see (SSE-S3: unsealed)."""
+    if not any(name.startswith("x-amz-copy-source-if-") for name in ctx.headers):
+        return
+    kind = sse.kind_of(source.meta)
+    object_key = None
+    if kind is sse.Kind.SSE_S3:
+        object_key = await sse.unseal(ctx.services.config.kms, source.meta, bucket, key, None)
+    etag = sse.client_etag(source.etag, kind, object_key)
+    conditions.evaluate(ctx.headers, etag, source.mtime, prefix="x-amz-copy-source-")
+
+
+def source_customer_key(ctx: Ctx, source: ObjectRecord) -> sse.CustomerKey | None:
+    """The copy source's SSE-C key, checked against how the source is stored."""
+    customer = sse.parse_customer_key(ctx.headers, copy_source=True)
+    kind = sse.kind_of(source.meta)
+    if kind is sse.Kind.NONE and customer is not None:
+        raise S3Error("InvalidRequest", sse.MSG_NOT_APPLICABLE)
+    if kind is sse.Kind.SSE_C and customer is None:
+        raise S3Error("InvalidArgument", sse.MSG_ALGORITHM)
+    return customer if kind is sse.Kind.SSE_C else None
 
 
 async def copy_object(ctx: Ctx) -> Response:
@@ -234,9 +318,55 @@ async def copy_object(ctx: Ctx) -> Response:
     await require_bucket(ctx)
     src_bucket, src_key = parse_copy_source(ctx)
     source = load_source(ctx, src_bucket, src_key)
+    await check_copy_conditions(ctx, source, src_bucket, src_key)
+    src_customer = source_customer_key(ctx, source)
+    destination = await requested_sse(ctx)
     directive = ctx.headers.get("x-amz-metadata-directive", "COPY").upper()
     if directive not in ("COPY", "REPLACE"):
         raise S3Error("InvalidArgument", "Unknown metadata directive.")
+    meta = _copy_metadata(ctx, source, directive)
+    same = src_bucket == ctx.bucket and src_key == ctx.key
+    src_kind = sse.kind_of(source.meta)
+    now = time.time()
+    if same and src_kind is sse.Kind.SSE_C and destination.kind is sse.Kind.SSE_C:
+        return await _rotate_customer_key(ctx, source, src_customer, destination, meta, now)
+    encrypted = src_kind is not sse.Kind.NONE or destination.kind is not sse.Kind.NONE
+    explicit_sse = sse.parse_request(ctx.headers).kind is not sse.Kind.NONE
+    if same and directive != "REPLACE" and not explicit_sse:
+        raise S3Error(
+            "InvalidRequest",
+            "This copy request is illegal because it is trying to copy an object to itself "
+            "without changing the object's metadata, storage class, website redirect location "
+            "or encryption attributes.",
+        )
+    if not encrypted:
+        if same:
+            ok = await ctx.services.write(
+                ctx.storage.update_object_meta, ctx.bucket, ctx.key, source.etag, meta, now
+            )
+            if not ok:
+                raise S3Error("InternalError", "The source object changed during the copy; retry")
+            etag = source.etag
+        else:
+            segments = await ctx.services.blocking(_link_segments, ctx, source.segments)
+            record = ObjectRecord(
+                ctx.bucket, ctx.key, source.size, source.etag, now, meta, segments
+            )
+            await _publish(ctx, record)
+            etag = source.etag
+        headers: list[tuple[str, str]] = []
+    else:
+        etag, headers = await _copy_reencrypted(
+            ctx, source, src_bucket, src_key, src_customer, destination, meta, now
+        )
+    body = document(
+        "CopyObjectResult",
+        [element("LastModified", iso8601(now)), element("ETag", f'"{etag}"')],
+    )
+    return ctx.response(200, body, headers, xml=True)
+
+
+def _copy_metadata(ctx: Ctx, source: ObjectRecord, directive: str) -> dict[str, str]:
     tagging_directive = ctx.headers.get("x-amz-tagging-directive", "COPY").upper()
     if directive == "REPLACE":
         meta = objectmeta.from_headers(ctx.headers)
@@ -244,37 +374,85 @@ async def copy_object(ctx: Ctx) -> Response:
     else:
         meta = objectmeta.public_items(source.meta)
     if tagging_directive == "REPLACE":
-        meta.pop(objectmeta.TAGGING, None)
         if "x-amz-tagging" in ctx.headers:
             meta[objectmeta.TAGGING] = objectmeta.normalise_tagging(ctx.headers["x-amz-tagging"])
-    else:
-        meta.pop(objectmeta.TAGGING, None)
-        if objectmeta.TAGGING in source.meta:
-            meta[objectmeta.TAGGING] = source.meta[objectmeta.TAGGING]
-    same = src_bucket == ctx.bucket and src_key == ctx.key
-    if same and directive != "REPLACE":
-        raise S3Error(
-            "InvalidRequest",
-            "This copy request is illegal because it is trying to copy an object to itself "
-            "without changing the object's metadata, storage class, website redirect location "
-            "or encryption attributes.",
+    elif objectmeta.TAGGING in source.meta:
+        meta[objectmeta.TAGGING] = source.meta[objectmeta.TAGGING]
+    return meta
+
+
+async def _rotate_customer_key(
+    ctx: Ctx,
+    source: ObjectRecord,
+    old: sse.CustomerKey | None,
+    destination: sse.Requested,
+    meta: dict[str, str],
+    now: float,
+) -> Response:
+    """SSE-C key rotation in place: re-seal the same object key; the data is not rewritten."""
+    assert destination.customer is not None
+    try:
+        object_key = await sse.unseal(
+            ctx.services.config.kms, source.meta, ctx.bucket, ctx.key, old
         )
-    now = time.time()
-    if same:
-        updated = await ctx.services.write(
-            ctx.storage.update_object_meta, ctx.bucket, ctx.key, source.etag, meta, now
-        )
-        if not updated:
-            raise S3Error("InternalError", "The source object changed during the copy; retry")
-    else:
-        segments = await ctx.services.blocking(_link_segments, ctx, source.segments)
-        record = ObjectRecord(ctx.bucket, ctx.key, source.size, source.etag, now, meta, segments)
-        await _publish(ctx, record)
-    body = document(
-        "CopyObjectResult",
-        [element("LastModified", iso8601(now)), element("ETag", f'"{source.etag}"')],
+    except S3Error as exc:
+        if exc.code == "AccessDenied" and old is not None and old.key == destination.customer.key:
+            raise S3Error(
+                "InvalidArgument",
+                "The provided encryption parameters did not match the ones used originally.",
+            ) from None
+        raise
+    internal = {k: v for k, v in source.meta.items() if k.startswith(sse.INTERNAL)}
+    resealed = sse.reseal_customer(object_key, internal, destination.customer, ctx.bucket, ctx.key)
+    meta.update(resealed)
+    ok = await ctx.services.write(
+        ctx.storage.update_object_meta, ctx.bucket, ctx.key, source.etag, meta, now
     )
-    return ctx.response(200, body, xml=True)
+    if not ok:
+        raise S3Error("InternalError", "The source object changed during the copy; retry")
+    etag = sse.client_etag(source.etag, sse.Kind.SSE_C, object_key)
+    body = document(
+        "CopyObjectResult", [element("LastModified", iso8601(now)), element("ETag", f'"{etag}"')]
+    )
+    new_key = sse.ObjectKey(sse.Kind.SSE_C, object_key.key, resealed, destination.customer.key_md5)
+    return ctx.response(200, body, sse.response_headers(new_key, meta), xml=True)
+
+
+async def _copy_reencrypted(
+    ctx: Ctx,
+    source: ObjectRecord,
+    src_bucket: str,
+    src_key: str,
+    src_customer: sse.CustomerKey | None,
+    destination: sse.Requested,
+    meta: dict[str, str],
+    now: float,
+) -> tuple[str, list[tuple[str, str]]]:
+    """Decrypt the source (if encrypted) and store it under a fresh object key (if requested)."""
+    source_key = await unseal_for_read(ctx, source, src_bucket, src_key, src_customer)
+    object_key = await new_key(ctx, destination)
+    opened = OpenObject(ctx.storage, source)
+    try:
+        transform = dare.DareEncryptor(object_key.key) if object_key is not None else None
+        try:
+            received = await store_plaintext(
+                ctx, opened.plaintext(source_key, 0, source.size - 1), transform=transform
+            )
+        except dare.DareError:
+            raise S3Error(
+                "InternalError", "The source object was modified and may be compromised"
+            ) from None
+    finally:
+        opened.close()
+    etag = finish_segment(ctx, received, object_key)
+    if object_key is not None:
+        meta.update(object_key.meta)
+    segment = received.segment
+    record = ObjectRecord(
+        ctx.bucket, ctx.key, segment.plain_size, segment.etag, now, meta, [segment]
+    )
+    await _publish(ctx, record)
+    return etag, sse.response_headers(object_key, meta)
 
 
 def _link_segments(ctx: Ctx, segments: list[Segment]) -> list[Segment]:

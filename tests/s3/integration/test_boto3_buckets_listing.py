@@ -186,3 +186,17 @@ def test_unconfigured_bucket_features(s3: Any, bucket: str) -> None:
     assert code(info.value) == "ServerSideEncryptionConfigurationNotFoundError"
     acl = s3.get_bucket_acl(Bucket=bucket)
     assert acl["Grants"][0]["Permission"] == "FULL_CONTROL"
+
+
+def test_listing_etags_match_put(s3: Any, bucket: str) -> None:
+    """Objects are encrypted by default (SSE-S3): listings still show the content MD5."""
+    import hashlib
+
+    put = s3.put_object(Bucket=bucket, Key="etag", Body=b"listed body")
+    assert put["ETag"] == f'"{hashlib.md5(b"listed body").hexdigest()}"'
+    assert put["ServerSideEncryption"] == "AES256"
+    listed = s3.list_objects_v2(Bucket=bucket)["Contents"][0]
+    assert listed["ETag"] == put["ETag"]
+    assert listed["Size"] == len(b"listed body")
+    assert s3.list_objects(Bucket=bucket)["Contents"][0]["ETag"] == put["ETag"]
+    assert s3.list_object_versions(Bucket=bucket)["Versions"][0]["ETag"] == put["ETag"]
