@@ -289,18 +289,26 @@ class DareEncryptor:
 
     def update(self, data: BytesLike) -> bytes:
         """Encrypt more plaintext; returns the packages that are now complete (maybe ``b""``)."""
+        parts = self.update_parts(data)
+        if not parts:
+            return b""
+        return b"".join(parts)
+
+    def update_parts(self, data: BytesLike) -> list[bytes]:
+        """Like :meth:`update`, but return the output as pieces (header, ciphertext, ...) for
+        ``file.writelines()`` / ``os.writev``, saving the copy that joining them costs."""
         if self._done:
             raise ValueError("update() after finalize()")
         mv = memoryview(data).cast("B")
-        if not mv:
-            return b""
         out: list[bytes] = []
+        if not mv:
+            return out
         pending = self._pending
         if pending:
             need = MAX_PAYLOAD_SIZE - len(pending)
             if len(mv) <= need:  # not known yet whether more data follows
                 pending += mv
-                return b""
+                return out
             pending += mv[:need]
             mv = mv[need:]
             self._seal_full(out, pending)
@@ -310,9 +318,7 @@ class DareEncryptor:
         for i in range(full):
             self._seal_full(out, mv[i * MAX_PAYLOAD_SIZE : (i + 1) * MAX_PAYLOAD_SIZE])
         pending += mv[full * MAX_PAYLOAD_SIZE :]
-        if not out:
-            return b""
-        return b"".join(out)
+        return out
 
     def finalize(self) -> bytes:
         """Seal the last package (with the final flag). An empty stream gives ``b""``."""
@@ -443,13 +449,21 @@ class DareDecryptor:
         return pos
 
     def update(self, data: BytesLike) -> bytes:
+        """Decrypt more of the stream; returns the plaintext of the packages completed by it."""
+        parts = self.update_parts(data)
+        if not parts:
+            return b""
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def update_parts(self, data: BytesLike) -> list[bytes]:
+        """Like :meth:`update`, but one ``bytes`` per package (no join)."""
         if self._done:
             raise ValueError("update() after finalize()")
         mv = memoryview(data).cast("B")
-        if not mv:
-            return b""
-        self._seen_any = True
         out: list[bytes] = []
+        if not mv:
+            return out
+        self._seen_any = True
         buf = self._buf
         if buf:
             # complete the buffered package, then continue straight from the input
@@ -458,20 +472,18 @@ class DareDecryptor:
                 buf += mv[:take]
                 mv = mv[take:]
                 if len(buf) < HEADER_SIZE:
-                    return b""
+                    return out
             need = self._package_size(buf) - len(buf)
             buf += mv[:need]
             mv = mv[need:]
-            if len(mv) == 0 and len(buf) < self._package_size(buf):
-                return b""
+            if len(buf) < self._package_size(buf):
+                return out
             pkg = bytes(buf)
             buf.clear()
             self._consume(memoryview(pkg), out)
         used = self._consume(mv, out)
         buf += mv[used:]
-        if not out:
-            return b""
-        return out[0] if len(out) == 1 else b"".join(out)
+        return out
 
     def finalize(self) -> bytes:
         if self._done:
