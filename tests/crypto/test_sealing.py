@@ -201,3 +201,32 @@ def test_object_path_is_go_path_join(bucket: str, obj: str, joined: str) -> None
 def test_minio_part_nonce_is_deterministic() -> None:
     n = sealing.minio_part_nonce("8b5b0ad1-1c4a-4f1e-a3f1-6f1c4e2a9d10", 1)
     assert n.hex() == "74a28663c5230aeda443acdc"
+
+
+def test_sealed_key_helpers_and_rotation() -> None:
+    old, new = os.urandom(32), os.urandom(32)
+    oek, sk = sealing.new_object_key(old, Domain.SSE_C, "b", "o")
+    assert len(sk.iv) == 32 and len(sk.sealed) == 64 and sk.algorithm == "DAREv2-HMAC-SHA256"
+    assert sealing.open_object_key(sk, old, Domain.SSE_C, "b", "o") == oek
+    rotated = sealing.reseal_object_key(sk, old, new, Domain.SSE_C, "b", "o")
+    assert rotated.iv == sk.iv and rotated.sealed != sk.sealed
+    assert sealing.open_object_key(rotated, new, Domain.SSE_C, "b", "o") == oek
+    with pytest.raises(UnsealError):
+        sealing.open_object_key(rotated, old, Domain.SSE_C, "b", "o")
+    with pytest.raises(UnsealError):
+        sealing.reseal_object_key(sk, new, old, Domain.SSE_C, "b", "o")
+    rewrapped = sealing.reseal_object_key(sk, old, new, Domain.SSE_C, "b", "o", fresh_iv=True)
+    assert rewrapped.iv != sk.iv
+    assert sealing.open_object_key(rewrapped, new, Domain.SSE_C, "b", "o") == oek
+
+
+def test_ssec_vector_through_sealed_key() -> None:
+    sk = sealing.SealedKey(SSEC_IV, SSEC_SEALED)
+    assert (
+        sealing.open_object_key(sk, SSEC_KEY, "SSE-C", "bucket", "object")
+        .hex()
+        .startswith("d4bef6fb")
+    )
+    legacy = sealing.SealedKey(SSEC_IV, SSEC_SEALED, "DARE-SHA256")
+    with pytest.raises(UnsealError):
+        sealing.open_object_key(legacy, SSEC_KEY, "SSE-C", "bucket", "object")

@@ -21,6 +21,7 @@ import hashlib
 import hmac
 import os
 import re
+from dataclasses import dataclass
 
 from strongroom.crypto import dare
 from strongroom.crypto.secret import SecretBytes
@@ -31,6 +32,7 @@ __all__ = [
     "SEALED_KEY_SIZE",
     "SEAL_ALGORITHM",
     "Domain",
+    "SealedKey",
     "UnsealError",
     "checksum_key",
     "decrypt_etag",
@@ -41,8 +43,11 @@ __all__ = [
     "generate_object_key",
     "is_sealed_etag",
     "minio_part_nonce",
+    "new_object_key",
     "object_path",
+    "open_object_key",
     "part_key",
+    "reseal_object_key",
     "seal_etag",
     "seal_object_key",
     "unseal_etag",
@@ -192,6 +197,53 @@ def unseal_object_key(
     if len(key) != OBJECT_KEY_SIZE:
         raise UnsealError()
     return SecretBytes(key)
+
+
+@dataclass(frozen=True, slots=True)
+class SealedKey:
+    """What is stored with an object to recover its key: the IV, the 64-byte sealed object key
+    and the seal algorithm (MinIO metadata ``...-Iv``, ``...-Sealed-Key``, ``...-Seal-Algorithm``)."""
+
+    iv: bytes
+    sealed: bytes
+    algorithm: str = SEAL_ALGORITHM
+
+
+def new_object_key(
+    ext_key: bytes, domain: Domain | str, bucket: str, object_name: str
+) -> tuple[SecretBytes, SealedKey]:
+    """A fresh object key and its sealed form, in one call (the PUT / CreateMultipart path)."""
+    object_key = generate_object_key(ext_key)
+    iv = generate_iv()
+    sealed = seal_object_key(object_key, ext_key, iv, domain, bucket, object_name)
+    return object_key, SealedKey(iv, sealed)
+
+
+def open_object_key(
+    sealed: SealedKey, ext_key: bytes, domain: Domain | str, bucket: str, object_name: str
+) -> SecretBytes:
+    """Unseal a :class:`SealedKey`; raises :class:`UnsealError` on any failure."""
+    return unseal_object_key(
+        sealed.sealed, ext_key, sealed.iv, domain, bucket, object_name, algorithm=sealed.algorithm
+    )
+
+
+def reseal_object_key(
+    sealed: SealedKey,
+    old_ext_key: bytes,
+    new_ext_key: bytes,
+    domain: Domain | str,
+    bucket: str,
+    object_name: str,
+    *,
+    fresh_iv: bool = False,
+) -> SealedKey:
+    """Rotation without touching the data: unseal with the old key, seal the same object key
+    under the new one. SSE-C rotation keeps the IV (as MinIO does); a KMS re-wrap passes
+    ``fresh_iv=True``. Raises :class:`UnsealError` if the old key does not open it."""
+    object_key = open_object_key(sealed, old_ext_key, domain, bucket, object_name)
+    iv = generate_iv() if fresh_iv else sealed.iv
+    return SealedKey(iv, seal_object_key(object_key, new_ext_key, iv, domain, bucket, object_name))
 
 
 # --- derived keys ------------------------------------------------------------------------------
