@@ -268,20 +268,6 @@ def test_untrusted_server_certificate(
     run(body())
 
 
-def test_constructor_validates() -> None:
-    with pytest.raises(ValueError, match="approle"):
-        VaultKeyStore(endpoint="https://127.0.0.1:8200")
-    with pytest.raises(ValueError, match="v1 or v2"):
-        VaultKeyStore(endpoint="https://x", approle_id="a", approle_secret="b", version="v3")
-    with pytest.raises(ValueError, match="together"):
-        VaultKeyStore(endpoint="https://x", approle_id="a", approle_secret="b", tls_key="k")
-    store = VaultKeyStore(
-        endpoint="https://x", approle_id="a", approle_secret="b", approle_retry="1m30s"
-    )
-    assert store.approle_retry == 90.0
-    run(store.close())
-
-
 def test_startup_check(
     openbao: OpenBaoServer,
     setup_v1: BootstrapResult,

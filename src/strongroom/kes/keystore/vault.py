@@ -120,6 +120,32 @@ def _join(*parts: str) -> str:
     return "/".join(p.strip("/") for p in parts if p.strip("/"))
 
 
+def encode_secret(name: str, value: bytes) -> dict[str, str]:
+    """The secret data KES writes for key ``name``: ``{name: value}`` with the value as text.
+    Bytes that are not UTF-8 (never written by KES) go base64 with a marker field."""
+    try:
+        return {name: value.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {name: base64.b64encode(value).decode("ascii"), _ENCODING_FIELD: "base64"}
+
+
+def decode_secret(path: str, name: str, data: dict[str, Any]) -> bytes:
+    """The stored value of key ``name`` from the secret data read at ``path``."""
+    if name not in data:
+        raise KeyStoreError(
+            f"vault: entry {path} exists but holds no field {name!r} (not a key server entry)"
+        )
+    value = data[name]
+    if not isinstance(value, str):
+        raise KeyStoreError(f"vault: entry {path} field {name!r} is not a string")
+    if data.get(_ENCODING_FIELD) == "base64":
+        try:
+            return base64.b64decode(value, validate=True)
+        except binascii.Error:
+            raise KeyStoreError(f"vault: entry {path} is not valid base64") from None
+    return value.encode("utf-8")
+
+
 class VaultKeyStore:
     """Async keystore on a Vault K/V engine, safe for concurrent use by many tasks."""
 
@@ -143,8 +169,8 @@ class VaultKeyStore:
         timeout: float = 15.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if not endpoint:
-            raise ValueError("vault keystore: endpoint is required")
+        if not endpoint.startswith(("https://", "http://")):
+            raise ValueError(f"vault keystore: endpoint {endpoint!r} must be an http(s):// URL")
         if not approle_id or not approle_secret:
             raise ValueError("vault keystore: approle id and secret are required")
         if bool(tls_key) != bool(tls_cert):
@@ -277,7 +303,7 @@ class VaultKeyStore:
 
     async def create(self, name: str, value: bytes) -> None:
         self._check_name(name)
-        secret = self._encode(name, value)
+        secret = encode_secret(name, value)
         if await self._read(name, "create") is not None:
             raise KeyExistsError(f"key {name!r} already exists")
         body: dict[str, Any] = dict(secret)
@@ -354,13 +380,6 @@ class VaultKeyStore:
         if not name or "/" in name or name in (".", "..") or name == _ENCODING_FIELD:
             raise KeyStoreError(f"invalid key name {name!r}")
 
-    @staticmethod
-    def _encode(name: str, value: bytes) -> dict[str, str]:
-        try:
-            return {name: value.decode("utf-8")}
-        except UnicodeDecodeError:
-            return {name: base64.b64encode(value).decode("ascii"), _ENCODING_FIELD: "base64"}
-
     async def _read(self, name: str, op: str) -> bytes | None:
         """The stored value, or None when the key does not exist."""
         if self.version == 1:
@@ -378,19 +397,7 @@ class VaultKeyStore:
             data = data.get("data") or {}
             if not data:
                 return None  # deleted or destroyed version
-        if name not in data:
-            raise KeyStoreError(
-                f"vault: entry {path} exists but holds no field {name!r} (not a key server entry)"
-            )
-        value = data[name]
-        if not isinstance(value, str):
-            raise KeyStoreError(f"vault: entry {path} field {name!r} is not a string")
-        if data.get(_ENCODING_FIELD) == "base64":
-            try:
-                return base64.b64decode(value, validate=True)
-            except binascii.Error:
-                raise KeyStoreError(f"vault: entry {path} is not valid base64") from None
-        return value.encode("utf-8")
+        return decode_secret(path, name, data)
 
     # --- requests, token lifecycle and errors ---------------------------------------------------
 
