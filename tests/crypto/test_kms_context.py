@@ -103,3 +103,8 @@ def test_parse_context() -> None:
     for bad in (b"not json", b"[]", b'{"a": 1}', b'{"a": null}', b"\xff"):
         with pytest.raises(ValueError):
             parse_context(bad)
+
+
+def test_mixed_surrogates() -> None:
+    # U+DC80 stands for the raw byte 0x80; U+D800 for the 3 invalid bytes ED A0 80
+    assert canonical_context({"k": "a\udc80b\ud800"}) == b'{"k":"a\\ufffdb' + b"\\ufffd" * 3 + b'"}'

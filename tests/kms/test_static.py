@@ -123,6 +123,20 @@ def test_legacy_json_aes(kms: StaticKMS) -> None:
         run(kms.decrypt("my-key", _legacy_aes_json(ctx, dek, "someone-else"), ctx))
 
 
+def test_binary_ciphertext_that_looks_like_json(kms: StaticKMS) -> None:
+    """1 in 65536 current-format ciphertexts starts with '{' and ends with '}' by chance."""
+    ctx = {"bucket": "bucket/object"}
+    iv_nonce = bytes(27) + b"}"
+    for i in range(100_000):
+        dek = i.to_bytes(32, "little")
+        probe = StaticKMS("my-key", MASTER, random=scripted(dek, iv_nonce))
+        dk = probe.generate_key_sync("my-key", ctx)
+        if dk.ciphertext[:1] == b"{":
+            break
+    assert dk.ciphertext[:1] == b"{" and dk.ciphertext[-1:] == b"}"
+    assert run(kms.decrypt("my-key", dk.ciphertext, ctx)) == dek
+
+
 @pytest.mark.parametrize(
     "blob",
     [

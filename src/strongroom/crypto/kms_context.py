@@ -44,9 +44,14 @@ def _to_bytes(s: str | bytes) -> bytes:
     if isinstance(s, bytes):
         return s
     try:
-        return s.encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError:
-        return s.encode("utf-8", "surrogatepass")
+        return s.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: rebuild the bytes they stand for
+        return b"".join(
+            bytes([ord(c) - 0xDC00])
+            if 0xDC80 <= ord(c) <= 0xDCFF
+            else c.encode("utf-8", "surrogatepass")
+            for c in s
+        )
 
 
 def _quote(raw: bytes) -> bytes:

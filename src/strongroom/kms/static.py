@@ -191,7 +191,11 @@ class StaticKMS:
         self._check_name(key_id)
         aead_name = _AEAD_AES
         if ciphertext[:1] == b"{" and ciphertext[-1:] == b"}":
-            aead_name, ciphertext = _parse_legacy_json(ciphertext, key_id or self._key_id)
+            # a binary ciphertext may start with "{" and end with "}" by chance (1 in 65536):
+            # like MinIO, only a blob that parses as the legacy JSON is treated as one
+            legacy = _parse_legacy_json(ciphertext, key_id or self._key_id)
+            if legacy is not None:
+                aead_name, ciphertext = legacy
         if len(ciphertext) < _IV_SIZE + _NONCE_SIZE + _TAG_SIZE:
             raise KMSDecryptError(_NOT_AUTHENTIC)
         body = ciphertext[: -(_IV_SIZE + _NONCE_SIZE)]
@@ -272,8 +276,9 @@ def _is_legacy_dare(ciphertext: bytes) -> bool:
     )
 
 
-def _parse_legacy_json(blob: bytes, key_id: str) -> tuple[str, bytes]:
-    """Turn the 2021-2024 JSON ciphertext into (aead name, bytes || iv || nonce)."""
+def _parse_legacy_json(blob: bytes, key_id: str) -> tuple[str, bytes] | None:
+    """Turn the 2021-2024 JSON ciphertext into (aead name, bytes || iv || nonce); None if the
+    blob is not that JSON at all. A JSON ciphertext with bad values is not authentic."""
     try:
         obj = json.loads(blob)
         aead_name = obj["aead"]
@@ -281,8 +286,8 @@ def _parse_legacy_json(blob: bytes, key_id: str) -> tuple[str, bytes]:
         iv = base64.b64decode(obj["iv"], validate=True)
         nonce = base64.b64decode(obj["nonce"], validate=True)
         body = base64.b64decode(obj["bytes"], validate=True)
-    except (ValueError, KeyError, TypeError, binascii.Error):
-        raise KMSDecryptError(_NOT_AUTHENTIC) from None
+    except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
+        return None
     if (
         aead_name not in (_AEAD_AES, _AEAD_CHACHA)
         or not isinstance(key_name, str)
