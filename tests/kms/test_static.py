@@ -35,6 +35,7 @@ from strongroom.kms.static import (
     load_or_create_local_kms,
     parse_secret_key,
 )
+from tests.kms.kms_conformance import KMSConformance
 
 T = TypeVar("T")
 
@@ -375,3 +376,9 @@ def test_local_key_corrupt(tmp_path: Path) -> None:
     path.write_text("garbage")
     with pytest.raises(KMSConfigError, match="kms-master-key"):
         load_or_create_local_kms(tmp_path)
+
+
+class TestStaticConformance(KMSConformance):
+    @pytest.fixture
+    def kms(self) -> StaticKMS:
+        return StaticKMS("conformance-key", os.urandom(32))
