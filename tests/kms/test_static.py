@@ -382,3 +382,14 @@ class TestStaticConformance(KMSConformance):
     @pytest.fixture
     def kms(self) -> StaticKMS:
         return StaticKMS("conformance-key", os.urandom(32))
+
+
+def test_guide_examples(tmp_path: Path) -> None:
+    """The KMS guide's Appendix B: a hex master key in the environment or as a Docker secret."""
+    hexkey = "6368616e676520746869732070617373776f726420746f206120736563726574"
+    kms = from_env({"MINIO_KMS_MASTER_KEY": f"minio-demo-key:{hexkey}"})
+    assert kms is not None and kms.default_key == "minio-demo-key"
+    assert kms.mac(b"m") == hmac.digest(bytes.fromhex(hexkey), b"m", "sha256")
+    (tmp_path / "my_kms_master_key").write_text(f"my-minio-key:{hexkey}\n")
+    kms = from_env({"MINIO_KMS_MASTER_KEY_FILE": "my_kms_master_key"}, secrets_dir=str(tmp_path))
+    assert kms is not None and kms.default_key == "my-minio-key"
