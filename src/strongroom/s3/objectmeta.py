@@ -20,7 +20,8 @@ STANDARD_HEADERS = (
     "x-amz-website-redirect-location",
 )
 USER_PREFIX = "x-amz-meta-"
-INTERNAL_PREFIX = "x-internal-"  # never shown to clients (sealed keys, checksums...)
+# Never shown to clients and never carried over by a COPY (sealed keys, KMS ciphertexts...).
+INTERNAL_PREFIXES = ("x-internal-", "x-minio-internal-")
 MAX_USER_METADATA = 2 * 1024
 DEFAULT_CONTENT_TYPE = "binary/octet-stream"
 TAGGING = "x-amz-tagging"
@@ -76,7 +77,7 @@ def tags_of(meta: Mapping[str, str]) -> list[tuple[str, str]]:
 
 def public_items(meta: Mapping[str, str]) -> dict[str, str]:
     """Metadata a copy with directive COPY carries over (everything but internal entries)."""
-    return {k: v for k, v in meta.items() if not k.startswith(INTERNAL_PREFIX)}
+    return {k: v for k, v in meta.items() if not k.startswith(INTERNAL_PREFIXES)}
 
 
 def http_date(timestamp: float) -> str:
