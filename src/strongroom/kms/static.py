@@ -91,6 +91,7 @@ _STATUS_CONTEXT = {"MinIO admin API": "KMSKeyStatusHandler"}
 _AEAD_AES = "AES-256-GCM-HMAC-SHA-256"
 _AEAD_CHACHA = "ChaCha20Poly1305"
 _NOT_AUTHENTIC = "the data key ciphertext is not authentic"
+_MAX_LEGACY_JSON = 4096  # real ones are about 200 bytes
 
 
 class KMSConfigError(ValueError):
@@ -279,6 +280,8 @@ def _is_legacy_dare(ciphertext: bytes) -> bool:
 def _parse_legacy_json(blob: bytes, key_id: str) -> tuple[str, bytes] | None:
     """Turn the 2021-2024 JSON ciphertext into (aead name, bytes || iv || nonce); None if the
     blob is not that JSON at all. A JSON ciphertext with bad values is not authentic."""
+    if len(blob) > _MAX_LEGACY_JSON:
+        return None
     try:
         obj = json.loads(blob)
         aead_name = obj["aead"]
@@ -286,7 +289,7 @@ def _parse_legacy_json(blob: bytes, key_id: str) -> tuple[str, bytes] | None:
         iv = base64.b64decode(obj["iv"], validate=True)
         nonce = base64.b64decode(obj["nonce"], validate=True)
         body = base64.b64decode(obj["bytes"], validate=True)
-    except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError, binascii.Error):
         return None
     if (
         aead_name not in (_AEAD_AES, _AEAD_CHACHA)
