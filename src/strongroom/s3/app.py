@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from urllib.parse import parse_qsl
 
 from strongroom.net.streaming import BadRequest, Request, Response
-from strongroom.s3 import bucket_api, listing, multipart_api, object_api, sigv2, sse
+from strongroom.s3 import admin_api, bucket_api, listing, multipart_api, object_api, sigv2, sse
 from strongroom.s3.context import Ctx, Services, split_path
 from strongroom.s3.errors import S3Error
 from strongroom.s3.sigv4 import AuthResult, authenticate
@@ -19,6 +19,7 @@ from strongroom.s3.xmlio import document, element
 log = logging.getLogger("strongroom.s3")
 
 Handler = Callable[[Ctx], Awaitable[Response]]
+HEALTH_PREFIX = "/minio/health/"
 
 # Bucket sub-resources that we answer with an "empty" configuration or a not-found error,
 # because clients probe them; everything else unknown is NotImplemented.
@@ -78,6 +79,8 @@ class S3App:
         self.config = services.config
 
     async def __call__(self, request: Request) -> Response:
+        if request.path.startswith(HEALTH_PREFIX):
+            return self._health(request)
         request_id = secrets.token_hex(8).upper()
         bucket, key, virtual_host = self._address(request)
         query = dict(parse_qsl(request.query, keep_blank_values=True))
@@ -131,9 +134,18 @@ class S3App:
         bucket, key = split_path(request.path)
         return bucket, key, False
 
+    @staticmethod
+    def _health(request: Request) -> Response:
+        """Unauthenticated liveness and readiness probes (MinIO's paths)."""
+        if request.path in (HEALTH_PREFIX + "live", HEALTH_PREFIX + "ready"):
+            return Response(200, [], b"")
+        return Response(404, [], b"")
+
     async def _dispatch(self, ctx: Ctx) -> Response:
         method = ctx.request.method
         query = ctx.query
+        if admin_api.is_admin_path(ctx.request.path):
+            return await admin_api.handle(ctx)
         if not ctx.bucket:
             if method in ("GET", "HEAD"):
                 return await bucket_api.list_buckets(ctx)
