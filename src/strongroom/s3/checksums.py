@@ -209,12 +209,14 @@ class Checksummer:
         *,
         expected_sha256: str | None = None,
         also: Iterable[str] = (),
+        md5: bool = True,
     ) -> Checksummer:
         """Read ``Content-MD5``, ``x-amz-checksum-*``, ``x-amz-sdk-checksum-algorithm`` and
         ``x-amz-trailer`` (lower-case names); refuse malformed ones before the body is read.
 
         ``expected_sha256`` is ``AuthResult.expected_sha256``; ``also`` lists algorithms to
-        compute whether or not the client asked (e.g. to store a CRC32 with every object).
+        compute whether or not the client asked (e.g. to store a CRC32 with every object);
+        ``md5=False`` skips the MD5 pass unless a Content-MD5 header needs checking.
         """
         expected: dict[str, str] = {}
         md5_value = headers.get("content-md5")
@@ -270,7 +272,10 @@ class Checksummer:
                 )
 
         algorithms = [a for a, _ in sent] + ([trailer] if trailer is not None else []) + list(also)
-        return cls(algorithms, expected_sha256=expected_sha256, expected=expected, trailer=trailer)
+        md5 = md5 or "content-md5" in expected
+        return cls(
+            algorithms, md5=md5, expected_sha256=expected_sha256, expected=expected, trailer=trailer
+        )
 
     @property
     def algorithms(self) -> tuple[str, ...]:

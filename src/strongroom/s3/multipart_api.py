@@ -17,6 +17,7 @@ from strongroom.s3.object_api import (
     checksum_headers,
     finish_segment,
     load_source,
+    needs_md5,
     parse_copy_source,
     requested_sse,
     source_customer_key,
@@ -103,7 +104,13 @@ async def upload_part(ctx: Ctx) -> Response:
     object_key = await upload_key(ctx, upload)
     # A fresh random nonce per part upload: a re-uploaded part never reuses (key, nonce).
     transform = dare.DareEncryptor(object_key.part_key(number)) if object_key else None
-    received = await receive(ctx, transform=transform, part_number=number, max_size=MAX_PART_SIZE)
+    received = await receive(
+        ctx,
+        transform=transform,
+        part_number=number,
+        max_size=MAX_PART_SIZE,
+        md5=needs_md5(ctx, object_key),
+    )
     etag = finish_segment(ctx, received, object_key)
     await _store_part(ctx, upload, received.segment)
     headers = [("ETag", f'"{etag}"')]

@@ -47,12 +47,18 @@ async def new_key(ctx: Ctx, requested: sse.Requested) -> sse.ObjectKey | None:
     return await sse.new_object_key(ctx.services.config.kms, requested, ctx.bucket, ctx.key)
 
 
+def needs_md5(ctx: Ctx, object_key: sse.ObjectKey | None) -> bool:
+    """Whether the ETag is the content MD5: plaintext and SSE-S3 always; SSE-C and SSE-KMS only
+    with Content-MD5 (otherwise MinIO's random ETag saves a pass over the data)."""
+    return object_key is None or object_key.kind is sse.Kind.SSE_S3 or "content-md5" in ctx.headers
+
+
 def finish_segment(ctx: Ctx, received: Received, object_key: sse.ObjectKey | None) -> str:
     """Seal what an encrypted segment must not keep in clear; return the client's ETag."""
     segment = received.segment
     if object_key is None:
         return received.md5_hex
-    real_md5 = object_key.kind is sse.Kind.SSE_S3 or "content-md5" in ctx.headers
+    real_md5 = needs_md5(ctx, object_key) and received.md5_hex
     segment.etag = sse.seal_etag(object_key, bytes.fromhex(received.md5_hex) if real_md5 else None)
     segment.checksums = sse.seal_checksums(object_key, segment.checksums)
     return sse.client_etag(segment.etag, object_key.kind, object_key)
@@ -67,7 +73,7 @@ async def put_object(ctx: Ctx) -> Response:
         _check_write_conditions(ctx, existing)
     object_key = await new_key(ctx, await requested_sse(ctx))
     transform = dare.DareEncryptor(object_key.key) if object_key is not None else None
-    received = await receive(ctx, transform=transform)
+    received = await receive(ctx, transform=transform, md5=needs_md5(ctx, object_key))
     etag = finish_segment(ctx, received, object_key)
     if object_key is not None:
         meta.update(object_key.meta)

@@ -99,7 +99,10 @@ async def receive(
     transform: Transform | None = None,
     part_number: int = 0,
     max_size: int = MAX_OBJECT_SIZE,
+    md5: bool = True,
 ) -> Received:
+    """Receive the request body into a new segment. ``md5=False`` skips the MD5 pass (the
+    ETag is then random, as for SSE-C and SSE-KMS) unless Content-MD5 asks for it."""
     auth = ctx.auth
     assert auth is not None
     request = ctx.request
@@ -112,7 +115,8 @@ async def receive(
 
     decoder = ChunkedDecoder(auth, decoded_length=length) if auth.payload.is_chunked else None
     signed = auth.expected_sha256 if auth.payload is PayloadMode.SIGNED else None
-    checksummer = Checksummer.from_headers(ctx.headers, expected_sha256=signed)
+    checksummer = Checksummer.from_headers(ctx.headers, expected_sha256=signed, md5=md5)
+    md5 = md5 or "content-md5" in ctx.headers
     sink = _Sink(ctx)
     received = 0
     try:
@@ -136,7 +140,7 @@ async def receive(
         segment = Segment(
             size=sink.size,
             plain_size=received,
-            etag=checksummer.etag(),
+            etag=checksummer.etag() if md5 else "",
             part_number=part_number,
             checksums={a.upper(): v for a, v in checksummer.checksums().items()},
         )
