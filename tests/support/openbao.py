@@ -158,7 +158,6 @@ class OpenBaoServer:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                start_new_session=True,
                 env={**os.environ, "BAO_LOG_FORMAT": "standard"},
             )
         finally:
