@@ -12,7 +12,9 @@ It starts, each pinned to CPU 0 with ``taskset``:
 
 then drives both from a load generator pinned to CPU 1 (raw asyncio + uvloop HTTP/1.1 over stdlib
 ``ssl`` with an Ed25519 client certificate; one connection per client, keep-alive) and prints
-ops/s, p50/p99 latency and the ratio key-server/baseline. Targets (printed, never enforced):
+ops/s, p50/p99 latency and the ratio key-server/baseline. The two servers alternate and every
+measurement is repeated ``--rounds`` times; the best round counts (the machine may be shared).
+Targets (printed, never enforced):
 >= 5,000 generate/s with 16 clients, p99 < 10 ms with one client, >= 150 new handshakes/s.
 The benchmark never fails because of timing.
 """
@@ -155,26 +157,38 @@ def run_load(args: argparse.Namespace) -> None:
     seconds = args.seconds
 
     async def main() -> dict[str, Any]:
-        out: dict[str, Any] = {}
         gen = _request("PUT", f"/v1/key/generate/{KEY}", json.dumps({"context": CONTEXT}).encode())
-        for label, port in (("kes", args.kes_port), ("baseline", args.base_port)):
-            if label == "kes":
-                reader, writer = await asyncio.open_connection(
-                    "127.0.0.1", port, ssl=ctx, server_hostname="127.0.0.1"
-                )
-                doc = json.loads(await _one(reader, writer, gen))
-                writer.close()
-                dec = _request(
-                    "PUT",
-                    f"/v1/key/decrypt/{KEY}",
-                    json.dumps({"ciphertext": doc["ciphertext"], "context": CONTEXT}).encode(),
-                )
-            else:
-                dec = _request("PUT", "/baseline", b'{"x":1}')
-            for op, req in (("generate", gen), ("decrypt", dec)):
-                for clients in (1, 16):
-                    out[f"{label}.{op}.{clients}"] = await _load(port, ctx, req, clients, seconds)
-            out[f"{label}.handshakes"] = await _handshakes(port, ctx, seconds)
+        reader, writer = await asyncio.open_connection(
+            "127.0.0.1", args.kes_port, ssl=ctx, server_hostname="127.0.0.1"
+        )
+        doc = json.loads(await _one(reader, writer, gen))
+        writer.close()
+        dec = _request(
+            "PUT",
+            f"/v1/key/decrypt/{KEY}",
+            json.dumps({"ciphertext": doc["ciphertext"], "context": CONTEXT}).encode(),
+        )
+        base = _request("PUT", "/baseline", b'{"context":"' + CONTEXT.encode() + b'"}')
+        requests = {
+            "kes": {"generate": gen, "decrypt": dec},
+            "baseline": {"generate": base, "decrypt": base},
+        }
+        ports = {"kes": args.kes_port, "baseline": args.base_port}
+        out: dict[str, Any] = {}
+        # Key server and baseline alternate, each measurement repeated; the best round counts
+        # (the machine may be shared: the best round is the least disturbed one).
+        for op in ("generate", "decrypt"):
+            for clients in (1, 16):
+                for _ in range(args.rounds):
+                    for label in ("kes", "baseline"):
+                        r = await _load(ports[label], ctx, requests[label][op], clients, seconds)
+                        key = f"{label}.{op}.{clients}"
+                        if key not in out or r["ops"] > out[key]["ops"]:
+                            out[key] = r
+        for _ in range(args.rounds):
+            for label in ("kes", "baseline"):
+                h = await _handshakes(ports[label], ctx, seconds)
+                out[f"{label}.handshakes"] = max(h, out.get(f"{label}.handshakes", 0.0))
         return out
 
     try:
@@ -309,6 +323,8 @@ keystore:
                 str(work / "client.key"),
                 "--seconds",
                 str(args.seconds),
+                "--rounds",
+                str(args.rounds),
             ],
             env=env,
             capture_output=True,
@@ -360,7 +376,8 @@ def _report(r: dict[str, Any]) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--seconds", type=float, default=4.0, help="duration of each measurement")
+    p.add_argument("--seconds", type=float, default=2.0, help="duration of each measurement")
+    p.add_argument("--rounds", type=int, default=2, help="repetitions; the best round counts")
     p.add_argument("--json", action="store_true", help="print raw results as JSON")
     p.add_argument("--baseline-server", type=int, help=argparse.SUPPRESS)
     p.add_argument("--load", action="store_true", help=argparse.SUPPRESS)

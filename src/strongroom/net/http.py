@@ -85,9 +85,23 @@ class HTTPServerState:
         self.on_error = on_error
         self.connections: set[HTTPProtocol] = set()
         self.closing = False
+        self._sweeper: asyncio.Task[None] | None = None
 
     def protocol_factory(self) -> HTTPProtocol:
+        if self._sweeper is None or self._sweeper.done():
+            self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
         return HTTPProtocol(self)
+
+    async def _sweep(self) -> None:
+        """Enforce the idle and request timeouts for every connection, a few times a second.
+        One task instead of a timer per request: timers cost more than the requests here."""
+        tick = max(0.05, min(1.0, self.keepalive_timeout / 4, self.request_timeout / 4))
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(tick)
+            now = loop.time()
+            for conn in list(self.connections):
+                conn.check_timeouts(now)
 
     async def shutdown(self, grace: float = 5.0) -> None:
         """Close idle connections now, let in-flight requests finish within ``grace`` seconds,
@@ -101,6 +115,9 @@ class HTTPServerState:
             await asyncio.sleep(0.02)
         for conn in list(self.connections):
             conn.abort()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
 
 
 class HTTPProtocol(asyncio.Protocol):
@@ -120,7 +137,8 @@ class HTTPProtocol(asyncio.Protocol):
         self._queue: deque[Request] = deque()
         self._busy = False
         self._task: asyncio.Task[None] | None = None
-        self._keepalive: asyncio.TimerHandle | None = None
+        self._idle_since: float | None = None  # waiting for a request since
+        self._request_since: float | None = None  # receiving a request since
         self._close_after = False
         self._write_paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
@@ -130,7 +148,7 @@ class HTTPProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)
         self._state.connections.add(self)
-        self._arm_keepalive()
+        self._idle_since = self._loop.time()
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -146,7 +164,6 @@ class HTTPProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost = True
         self._state.connections.discard(self)
-        self._cancel_keepalive()
         if self._task is not None and not self._task.done():
             self._task.cancel()
         waiter = self._drain_waiter
@@ -166,8 +183,8 @@ class HTTPProtocol(asyncio.Protocol):
     # -- httptools callbacks ---------------------------------------------------------------
     def on_message_begin(self) -> None:
         # From the first byte of a request to its last: at most request_timeout seconds.
-        self._cancel_keepalive()
-        self._keepalive = self._loop.call_later(self._state.request_timeout, self._read_expired)
+        self._idle_since = None
+        self._request_since = self._loop.time()
         self._url = b""
         self._headers = {}
         self._body = []
@@ -205,7 +222,7 @@ class HTTPProtocol(asyncio.Protocol):
         self._body.append(body)
 
     def on_message_complete(self) -> None:
-        self._cancel_keepalive()
+        self._request_since = None
         transport = self._transport
         if transport is None:
             return
@@ -277,7 +294,9 @@ class HTTPProtocol(asyncio.Protocol):
             self._next()
         else:
             self._busy = False
-            self._arm_keepalive()
+            self._idle_since = self._loop.time()
+            if self._state.closing:
+                self.close_when_idle()
 
     def _head(self, status: int, headers: Iterable[tuple[str, str]], close: bool) -> list[bytes]:
         reason = _REASONS.get(status, b"Unknown")
@@ -349,30 +368,22 @@ class HTTPProtocol(asyncio.Protocol):
         transport.write(b"".join(head))
         transport.close()
 
-    def _arm_keepalive(self) -> None:
-        self._cancel_keepalive()
-        if self._state.closing:
-            self.close_when_idle()
-            return
-        self._keepalive = self._loop.call_later(
-            self._state.keepalive_timeout, self._keepalive_expired
-        )
-
-    def _cancel_keepalive(self) -> None:
-        if self._keepalive is not None:
-            self._keepalive.cancel()
-            self._keepalive = None
-
-    def _read_expired(self) -> None:
-        self._keepalive = None
-        if self._busy:  # a response is being written: no room for a 408
-            self.abort()
-        else:
-            self._fail(408, b"request timeout")
-
-    def _keepalive_expired(self) -> None:
-        self._keepalive = None
-        if not self._busy and self._transport is not None:
+    def check_timeouts(self, now: float) -> None:
+        """Called by the server's sweeper: close idle connections, 408 slow requests."""
+        if self._request_since is not None:
+            if now - self._request_since > self._state.request_timeout:
+                self._request_since = None
+                if self._busy:  # a response is being written: no room for a 408
+                    self.abort()
+                else:
+                    self._fail(408, b"request timeout")
+        elif (
+            self._idle_since is not None
+            and not self._busy
+            and now - self._idle_since > self._state.keepalive_timeout
+            and self._transport is not None
+        ):
+            self._idle_since = None
             self._transport.close()
 
     def close_when_idle(self) -> None:

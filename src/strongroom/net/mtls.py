@@ -48,7 +48,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-_READ_CHUNK = 256 * 1024
+# Read buffers: 64 KiB holds several TLS records and stays below malloc's mmap threshold.
+_READ_CHUNK = 64 * 1024
 
 # TLS 1.2 suites (TLS 1.3 suites are OpenSSL's defaults: AES-128/256-GCM, ChaCha20-Poly1305).
 _TLS12_CIPHERS = (
@@ -383,7 +384,7 @@ class TLSProtocol(asyncio.Protocol):
         if conn is None or self.raw is None or self.raw.is_closing():
             return
         try:
-            conn.sendall(bytes(data))
+            conn.sendall(data if isinstance(data, bytes) else bytes(data))
         except SSL.Error as exc:
             log.debug("TLS write failed: %s", exc)
             self.raw.abort()

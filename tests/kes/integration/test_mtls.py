@@ -32,10 +32,10 @@ async def _echo(request: Request) -> Response:
 
 
 class Server:
-    def __init__(self, lt: LoopThread, pki: PKI, **settings: object) -> None:
+    def __init__(self, lt: LoopThread, pki: PKI, keepalive: float = 5, **settings: object) -> None:
         self.lt = lt
         self.state = HTTPServerState(
-            _echo, body_limit=lambda m, p: 1 << 20, keepalive_timeout=5, request_timeout=0.5
+            _echo, body_limit=lambda m, p: 1 << 20, keepalive_timeout=keepalive, request_timeout=0.5
         )
         tls = TLSSettings(str(pki.server_cert), str(pki.server_key), **settings)  # type: ignore[arg-type]
 
@@ -243,3 +243,21 @@ def test_expect_100_continue(server: Server, pki: PKI) -> None:
         assert tls.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
         tls.sendall(b"hello")
         assert b" 5 False" in tls.recv(4096)
+
+
+def test_idle_keepalive_connections_close(lt: LoopThread, pki: PKI) -> None:
+    s = Server(lt, pki, keepalive=0.3)
+    try:
+        ctx = pki.client_context(pki.self_signed("idle2"))
+        with (
+            socket.create_connection(("127.0.0.1", s.port)) as raw,
+            ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+        ):
+            tls.sendall(b"GET /v HTTP/1.1\r\nHost: x\r\n\r\n")
+            tls.settimeout(5)
+            assert tls.recv(4096).startswith(b"HTTP/1.1 200")
+            start = time.monotonic()
+            assert tls.recv(10) == b""  # closed with close_notify after 0.3 s idle
+            assert time.monotonic() - start < 3
+    finally:
+        s.close()

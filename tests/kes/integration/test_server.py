@@ -275,3 +275,30 @@ def test_cache_expiry_with_an_injected_clock(lt: LoopThread, pki: PKI) -> None:
             assert generate(c, "busy") == 404  # expiry "any" drops everything
     finally:
         s.stop()
+
+
+class SlowStore(MemoryKeyStore):
+    async def get(self, name: str) -> bytes:
+        await asyncio.sleep(3)
+        return await super().get(name)
+
+
+def test_route_timeout_answers_503(lt: LoopThread, pki: PKI) -> None:
+    admin = pki.self_signed("slow")
+    s = RunningServer(
+        lt,
+        settings_for(pki, SlowStore(), admin=admin.identity, timeouts={"/v1/key/generate": 0.3}),
+    )
+    try:
+        with httpx.Client(verify=pki.client_context(admin), timeout=10) as c:
+            assert c.put(s.url + "/v1/key/create/slow-key").status_code == 200
+            lt.call(_evict_all(s))
+            r = c.put(s.url + "/v1/key/generate/slow-key")
+            assert r.status_code == 503 and r.json() == {"message": "request timed out"}
+            assert c.get(s.url + "/version").status_code == 200  # the connection still works
+    finally:
+        s.stop()
+
+
+async def _evict_all(s: RunningServer) -> None:
+    s.server.cache.evict_all()
