@@ -130,6 +130,7 @@ def test_token_renewed_before_expiry(openbao: OpenBaoServer, unique: Callable[[s
         now[0] += 241.0  # past 80 %, 59 s left: renew-self, same token
         assert await store.get("k1") == b"v"
         assert store.token_accessor == first
+        assert (store.logins, store.renewals) == (1, 1)
         assert store._renew_at == pytest.approx(1241.0 + 240.0)
         now[0] += 285.0  # less than 30 s left by our clock: a fresh login instead
         assert await store.get("k1") == b"v"
@@ -227,6 +228,24 @@ def test_unreachable_endpoint() -> None:
             await store.status()
         with pytest.raises(KeyStoreUnreachableError, match="not reachable"):
             await store.get("k1")
+        await store.close()
+
+    asyncio.run(body())
+
+
+def test_concurrent_requests_share_one_login(
+    openbao: OpenBaoServer, unique: Callable[[str], str]
+) -> None:
+    setup = openbao.bootstrap(prefix=unique("many"), policy_name=unique("p"), role_name=unique("r"))
+    store = VaultKeyStore(**openbao.keystore_kwargs(setup))
+
+    async def body() -> None:
+        await asyncio.gather(*(store.create(f"k{i}", b"v") for i in range(20)))
+        assert store.logins == 1
+        _revoke_token(openbao, store.token_accessor)
+        values = await asyncio.gather(*(store.get(f"k{i}") for i in range(20)))
+        assert values == [b"v"] * 20
+        assert store.logins == 2  # every task saw the 403, one of them logged in again
         await store.close()
 
     asyncio.run(body())

@@ -202,7 +202,9 @@ class VaultKeyStore:
                 timeout=timeout,
             )
         )
-        self.token_accessor = ""
+        self.token_accessor = ""  # not a secret: identifies the token in Vault's audit log
+        self.logins = 0  # successful AppRole logins so far
+        self.renewals = 0  # successful token renewals so far
         self._renew_at: float | None = None  # None: the token never needs renewing
         self._expires_at: float | None = None
         self._renewable = False
@@ -470,6 +472,7 @@ class VaultKeyStore:
                 raise self._map(exc, "renew token", "") from None
             raise
         self._take_auth(body, "renew")
+        self.renewals += 1
 
     async def _login(self) -> None:
         now = self._clock()
@@ -495,6 +498,7 @@ class VaultKeyStore:
             raise error from None
         self._login_error = None
         self._take_auth(body, "login")
+        self.logins += 1
 
     def _take_auth(self, body: dict[str, Any] | None, what: str) -> None:
         auth = (body or {}).get("auth") or {}
