@@ -190,8 +190,24 @@ _SUBTREE: tuple[Route, ...] = tuple(
 )
 
 
+_FOUND: dict[str, tuple[Route, str, str] | None] = {}
+
+
 def find_route(path: str) -> tuple[Route, str, str] | None:
-    """Return (route, resource, path used for authorization) for a decoded path."""
+    """Return (route, resource, path used for authorization) for a decoded path (memoised:
+    clients use few distinct paths)."""
+    try:
+        return _FOUND[path]
+    except KeyError:
+        pass
+    found = _find_route(path)
+    if len(_FOUND) >= 4096:
+        _FOUND.clear()
+    _FOUND[path] = found
+    return found
+
+
+def _find_route(path: str) -> tuple[Route, str, str] | None:
     route = _EXACT.get(path)
     if route is not None:
         return route, "", path
@@ -325,7 +341,7 @@ class KeyServerAPI:
 
     # -- net.http hooks --------------------------------------------------------------------
     def body_limit(self, method: str, path: str) -> int:
-        found = find_route(unquote(path))
+        found = find_route(unquote(path) if "%" in path else path)
         return found[0].max_body if found is not None else 0
 
     async def handle(self, request: Request) -> Response:
