@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import sys
@@ -10,8 +11,8 @@ from pathlib import Path
 
 import click
 
-from strongroom.kms import static
-from strongroom.kms.base import KMS
+from strongroom.kms import kes, static
+from strongroom.kms.base import KMS, KMSError
 from strongroom.kms.static import KMSConfigError
 from strongroom.s3.context import ServerConfig
 from strongroom.s3.server import (
@@ -37,6 +38,13 @@ def _env_flag(name: str, default: bool = False) -> bool:
     raise click.ClickException(f"{name}={value!r}: expected on or off")
 
 
+async def _prepare_kes(kms: kes.KESKMS) -> None:
+    try:
+        await kms.ensure_default_key()
+    finally:
+        await kms.close()
+
+
 def configure_kms(env: Mapping[str, str], directory: Path) -> tuple[KMS, bool]:
     """The KMS and auto-encryption setting from the environment.
 
@@ -44,7 +52,20 @@ def configure_kms(env: Mapping[str, str], directory: Path) -> tuple[KMS, bool]:
     as MinIO does. With none configured, the embedded default generates a local master key in
     the data directory and encrypts every object (MINIO_KMS_AUTO_ENCRYPTION=off opts out).
     """
+    kes_settings = kes.settings_from_env(env)
     kms = static.from_env(env)
+    if kes_settings is not None and kms is not None:
+        raise ConfigError(
+            "both a KES endpoint (MINIO_KMS_KES_ENDPOINT) and a static key are configured: "
+            "choose one"
+        )
+    if kes_settings is not None:
+        kes_kms = kes.KESKMS(kes_settings)
+        try:
+            asyncio.run(_prepare_kes(kes_kms))
+        except KMSError as exc:
+            raise ConfigError(f"cannot use the key server: {exc}") from None
+        return kes_kms, _env_flag("MINIO_KMS_AUTO_ENCRYPTION")
     if kms is not None:
         return kms, _env_flag("MINIO_KMS_AUTO_ENCRYPTION")
     local = static.load_or_create_local_kms(directory)
@@ -99,7 +120,7 @@ def cli(directory: Path, address: str, certs_dir: Path, workers: int) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     try:
         kms, auto_encryption = configure_kms(env, directory)
-    except (KMSConfigError, ConfigError) as exc:
+    except (KMSConfigError, kes.KESConfigError, ConfigError) as exc:
         raise click.ClickException(str(exc)) from None
     config = ServerConfig(
         credentials=credentials,
