@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import json
 import os
 import platform
@@ -338,6 +339,15 @@ class KeyServerAPI:
         self._handlers: dict[str, Handler] = {
             r.handler: getattr(self, "_" + r.handler) for r in ROUTES
         }
+        # per route: (effective timeout, authentication required) after config overrides
+        self._effective: dict[Route, tuple[float, bool]] = {
+            r: (self.route_timeout(r), r.auth != NONE and r.path.rstrip("/") not in skip_auth)
+            for r in ROUTES
+        }
+
+    async def close(self) -> None:
+        """Stop the timeout watchdog (the server calls this when it stops)."""
+        await self._deadlines.close()
 
     # -- net.http hooks --------------------------------------------------------------------
     def body_limit(self, method: str, path: str) -> int:
@@ -385,7 +395,8 @@ class KeyServerAPI:
             err = errors.method_not_allowed(method, route.method)
             return "", _error(err, [("Accept", route.method)])
         identity = ""
-        if route.auth != NONE and route.path.rstrip("/") not in self.skip_auth:
+        timeout, authenticate = self._effective[route]
+        if authenticate:
             identity = self._identify(request)
             if route.auth == POLICY and not self.access.allowed(identity, auth_path):
                 return identity, _error(errors.NOT_ALLOWED)
@@ -394,7 +405,6 @@ class KeyServerAPI:
                 errors.INVALID_IMPORT_BODY if route.handler == "key_import" else errors.INVALID_BODY
             )
         handler = self._handlers[route.handler]
-        timeout = self.timeouts.get(route.path.rstrip("/"), route.timeout)
         if route.metered:
             self.metrics.active += 1
         task = asyncio.current_task() if timeout > 0 else None
@@ -779,6 +789,13 @@ class _Deadlines:
             task.uncancel()
             return True
         return False
+
+    async def close(self) -> None:
+        task, self._watchdog = self._watchdog, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()

@@ -216,6 +216,7 @@ class KeyServer:
         if server is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(server.wait_closed(), 1)
+        await self.api.close()
         await self.cache.close()
         with contextlib.suppress(Exception):
             await self.settings.store.close()

@@ -52,7 +52,9 @@ _LOOP: list[asyncio.AbstractEventLoop] = []
 def loop() -> Iterator[None]:
     _LOOP.append(asyncio.new_event_loop())
     yield
-    _LOOP.pop().close()
+    loop = _LOOP.pop()
+    loop.run_until_complete(API.close())
+    loop.close()
 
 
 segment = st.sampled_from(
