@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import json
 import os
 import re
@@ -631,6 +632,35 @@ def policy_show(
         click.echo(f"allow  {pattern}")
     for pattern in doc.get("deny") or {}:
         click.echo(f"deny   {pattern}")
+
+
+# -- logs ------------------------------------------------------------------------------------
+
+
+@cli.command("log")
+@click.option("--audit", "kind", flag_value="audit", default=True, help="Audit events (default).")
+@click.option("--error", "kind", flag_value="error", help="Error log lines.")
+@click.option("--json", "as_json", is_flag=True, help="Print the events as JSON lines.")
+@_client_options
+def log_cmd(kind: str, as_json: bool, server: str | None, ca: str | None, insecure: bool) -> None:
+    """Follow the server's audit or error log until interrupted."""
+
+    async def go(c: Any) -> None:
+        async for event in c.log_stream(kind):
+            if as_json:
+                _echo_json(event)
+            elif kind == "error":
+                click.echo(event.get("message", ""))
+            else:
+                req, res = event.get("request", {}), event.get("response", {})
+                ms = res.get("time", 0) / 1e6
+                click.echo(
+                    f"{event.get('time', '')}  {res.get('code', '')}  {ms:8.2f}ms  "
+                    f"{req.get('identity', '')[:16]}  {req.get('path', '')}"
+                )
+
+    with contextlib.suppress(KeyboardInterrupt):
+        _run(go, _client(server, ca, insecure))
 
 
 # -- status ----------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ import random
 import ssl
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -423,6 +423,28 @@ class KESClient:
 
     async def delete_identity(self, identity: str) -> None:
         await self.request("DELETE", f"/v1/identity/delete/{quote(identity, safe='')}")
+
+    async def log_stream(self, kind: str = "audit") -> AsyncIterator[dict[str, Any]]:
+        """Follow ``/v1/log/audit`` or ``/v1/log/error`` (first endpoint that answers): yields
+        one decoded event per line until the server ends the stream."""
+        if kind not in ("audit", "error"):
+            raise ValueError("kind must be 'audit' or 'error'")
+        last: Exception | None = None
+        for endpoint in self._order():
+            try:
+                async with self._http.stream(
+                    "GET", f"{endpoint}/v1/log/{kind}", timeout=httpx.Timeout(None, connect=10.0)
+                ) as response:
+                    if response.status_code != 200:
+                        await response.aread()
+                        raise _error_of(response)
+                    async for line in response.aiter_lines():
+                        if line.strip():
+                            yield json.loads(line)
+                    return
+            except httpx.TransportError as exc:
+                last = exc
+        raise KESUnavailableError(0, f"no KES server reachable: {last}")
 
     async def describe_policy(self, name: str) -> dict[str, Any]:
         doc = await self._json("GET", f"/v1/policy/describe/{quote(name, safe='')}")

@@ -302,3 +302,43 @@ def test_route_timeout_answers_503(lt: LoopThread, pki: PKI) -> None:
 
 async def _evict_all(s: RunningServer) -> None:
     s.server.cache.evict_all()
+
+
+def test_client_follows_the_audit_log(lt: LoopThread, pki: PKI) -> None:
+    admin = pki.self_signed("follower")
+    s = RunningServer(lt, settings_for(pki, MemoryKeyStore(), admin=admin.identity))
+
+    async def main() -> list[dict[str, object]]:
+        async with (
+            KESClient(
+                s.url, cert_file=str(admin.cert), key_file=str(admin.key), ca=str(pki.ca_file)
+            ) as follower,
+            KESClient(
+                s.url, cert_file=str(admin.cert), key_file=str(admin.key), ca=str(pki.ca_file)
+            ) as actor,
+        ):
+            events: list[dict[str, object]] = []
+
+            async def follow() -> None:
+                async for event in follower.log_stream("audit"):
+                    request = event["request"]
+                    assert isinstance(request, dict)
+                    if str(request["path"]).startswith("/v1/key/"):
+                        events.append(event)
+                        return
+
+            task = asyncio.create_task(follow())
+            await asyncio.sleep(0.3)
+            await actor.create_key("followed")
+            await asyncio.wait_for(task, 5)
+            return events
+
+    try:
+        events = asyncio.run(main())
+    finally:
+        s.stop()
+    assert events[0]["request"] == {
+        "ip": "127.0.0.1",
+        "path": "/v1/key/create/followed",
+        "identity": admin.identity,
+    }
