@@ -426,13 +426,12 @@ class KeyServerAPI:
 
     @staticmethod
     def _identify(request: Request) -> str:
-        cert = request.info("peercert")
-        if cert is None:
-            raise errors.CERT_REQUIRED
         identity = request.info("peer_identity")
-        if not isinstance(identity, str):
-            raise errors.CERT_REQUIRED
-        return identity
+        if isinstance(identity, str):
+            return identity
+        if request.info("peer_identity_error"):
+            raise errors.TOO_MANY_CERTS
+        raise errors.CERT_REQUIRED
 
     def route_timeout(self, route: Route) -> float:
         return self.timeouts.get(route.path.rstrip("/"), route.timeout)

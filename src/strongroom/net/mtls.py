@@ -20,7 +20,8 @@ in the certificate request (Go clients would then withhold certificates that do 
 
 The peer certificate and its identity reach the application through
 ``transport.get_extra_info("peercert")`` (a ``cryptography`` certificate or ``None``) and
-``get_extra_info("peer_identity")`` (hex SHA-256 of the SubjectPublicKeyInfo, or ``None``).
+``get_extra_info("peer_identity")``: the hex SHA-256 of the SubjectPublicKeyInfo of the one
+non-CA certificate the peer sent, or ``None`` (then ``peer_identity_error`` may say why).
 Nothing here knows about KES.
 """
 
@@ -129,6 +130,13 @@ def server_context(settings: TLSSettings) -> SSL.Context:
     return ctx
 
 
+def _is_ca(cert: x509.Certificate) -> bool:
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except x509.ExtensionNotFound:
+        return False
+
+
 def _identity_of(cert: x509.Certificate) -> str:
     from strongroom.crypto.identity import identity_of_certificate
 
@@ -150,13 +158,30 @@ class TLSTransport(asyncio.Transport):
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         if name in self._info:
             return self._info[name]
-        if name == "peer_identity":
-            cert = self._info.get("peercert")
-            value = _identity_of(cert) if cert is not None else None
-            self._info[name] = value
-            return value
+        if name in ("peer_identity", "peer_identity_error"):
+            self._identify()
+            return self._info[name]
         raw = self._owner.raw
         return raw.get_extra_info(name, default) if raw is not None else default
+
+    def _identify(self) -> None:
+        """Once per connection: the identity of the one non-CA certificate the peer sent (CA
+        certificates of its chain are skipped). Several non-CA certificates: no identity, and
+        ``peer_identity_error`` says why."""
+        identity: str | None = None
+        error: str | None = None
+        leaf = self._info.get("peercert")
+        if leaf is not None:
+            conn = self._info.get("ssl_object")
+            chain = conn.get_peer_cert_chain(as_cryptography=True) if conn is not None else None
+            certs = [leaf, *(c for c in chain or () if c != leaf)]
+            end_entities = [c for c in certs if not _is_ca(c)]
+            if len(end_entities) > 1:
+                error = "more than one client certificate"
+            elif end_entities:
+                identity = _identity_of(end_entities[0])
+        self._info["peer_identity"] = identity
+        self._info["peer_identity_error"] = error
 
     def is_closing(self) -> bool:
         raw = self._owner.raw

@@ -546,3 +546,20 @@ def test_offline_store_serves_cached_keys(
 
 async def _evict(srv: RunningServer, name: str) -> None:
     srv.server.cache._evict(name)
+
+
+def test_certificate_chains(srv: RunningServer, pki: PKI, people: dict[str, ClientCert]) -> None:
+    # leaf + its CA: the CA is skipped, the identity is the leaf's
+    leaf = pki.ca_signed("chained")
+    chained = pki.dir / "chained-full.cert"
+    chained.write_bytes(leaf.cert.read_bytes() + pki.ca_file.read_bytes())
+    with http(pki, ClientCert(leaf.key, chained, leaf.identity)) as c:
+        assert c.get(srv.url + "/v1/identity/self/describe").status_code == 404  # known, no policy
+        assert err(c.get(srv.url + "/v1/status")) == (403, "prohibited by policy")
+    # two end-entity certificates: refused
+    other = pki.self_signed("second")
+    two = pki.dir / "two.cert"
+    two.write_bytes(people["minio"].cert.read_bytes() + other.cert.read_bytes())
+    with http(pki, ClientCert(people["minio"].key, two, people["minio"].identity)) as c:
+        r = c.put(srv.url + "/v1/key/generate/minio-data")
+    assert err(r) == (400, "tls: received more than one client certificate")

@@ -28,6 +28,7 @@ class _Transport:
         self._info: dict[str, Any] = {
             "peercert": object() if cert else None,
             "peer_identity": IDENTITY if cert else None,
+            "peer_identity_error": None,
             "peername": ("127.0.0.1", 1),
         }
 

@@ -261,3 +261,13 @@ def test_idle_keepalive_connections_close(lt: LoopThread, pki: PKI) -> None:
             assert time.monotonic() - start < 3
     finally:
         s.close()
+
+
+def test_identity_skips_ca_certificates_of_the_chain(server: Server, pki: PKI) -> None:
+    from .helpers import ClientCert
+
+    leaf = pki.ca_signed("leaf-with-ca")
+    full = pki.dir / "leaf-with-ca-full.cert"
+    full.write_bytes(leaf.cert.read_bytes() + pki.ca_file.read_bytes())
+    with httpx.Client(verify=pki.client_context(ClientCert(leaf.key, full, leaf.identity))) as c:
+        assert c.get(server.url + "/").text.split()[2] == leaf.identity
