@@ -27,6 +27,7 @@ __all__ = ["HTTPProtocol", "HTTPServerState", "Request", "Response"]
 log = logging.getLogger(__name__)
 
 _REASONS = {s.value: s.phrase.encode() for s in HTTPStatus}
+_MAX_HEAD = 64 * 1024  # request line + headers
 
 
 @dataclass(slots=True)
@@ -129,6 +130,7 @@ class HTTPProtocol(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._parser = httptools.HttpRequestParser(self)
         self._url = b""
+        self._head_size = 0
         self._headers: dict[str, str] = {}
         self._body: list[bytes] = []
         self._body_size = 0
@@ -186,6 +188,7 @@ class HTTPProtocol(asyncio.Protocol):
         self._idle_since = None
         self._request_since = self._loop.time()
         self._url = b""
+        self._head_size = 0
         self._headers = {}
         self._body = []
         self._body_size = 0
@@ -193,8 +196,15 @@ class HTTPProtocol(asyncio.Protocol):
 
     def on_url(self, url: bytes) -> None:
         self._url += url
+        self._head_size += len(url)
+        if self._head_size > _MAX_HEAD:
+            self._fail(414, b"request target too long")
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        self._head_size += len(name) + len(value) + 4
+        if self._head_size > _MAX_HEAD:
+            self._fail(431, b"request header fields too large")
+            return
         key = name.decode("latin-1").lower()
         text = value.decode("latin-1")
         old = self._headers.get(key)
@@ -224,7 +234,7 @@ class HTTPProtocol(asyncio.Protocol):
     def on_message_complete(self) -> None:
         self._request_since = None
         transport = self._transport
-        if transport is None:
+        if transport is None or transport.is_closing():
             return
         path, _, query = self._url.partition(b"?")
         request = Request(
@@ -360,8 +370,12 @@ class HTTPProtocol(asyncio.Protocol):
 
     # -- connection management -------------------------------------------------------------
     def _fail(self, status: int, text: bytes) -> None:
+        """Answer a protocol error and close (abort if a response is being written)."""
         transport = self._transport
         if transport is None or transport.is_closing():
+            return
+        if self._busy:
+            self.abort()
             return
         head = self._head(status, [("Content-Type", "text/plain; charset=utf-8")], True)
         head.append(b"Content-Length: %d\r\n\r\n%s" % (len(text), text))
@@ -373,10 +387,7 @@ class HTTPProtocol(asyncio.Protocol):
         if self._request_since is not None:
             if now - self._request_since > self._state.request_timeout:
                 self._request_since = None
-                if self._busy:  # a response is being written: no room for a 408
-                    self.abort()
-                else:
-                    self._fail(408, b"request timeout")
+                self._fail(408, b"request timeout")
         elif (
             self._idle_since is not None
             and not self._busy

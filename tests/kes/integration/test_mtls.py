@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import ssl
 import time
@@ -271,3 +272,18 @@ def test_identity_skips_ca_certificates_of_the_chain(server: Server, pki: PKI) -
     full.write_bytes(leaf.cert.read_bytes() + pki.ca_file.read_bytes())
     with httpx.Client(verify=pki.client_context(ClientCert(leaf.key, full, leaf.identity))) as c:
         assert c.get(server.url + "/").text.split()[2] == leaf.identity
+
+
+def test_oversized_headers_are_refused(server: Server, pki: PKI) -> None:
+    ctx = pki.client_context(pki.self_signed("bigheaders"))
+    with (
+        socket.create_connection(("127.0.0.1", server.port)) as raw,
+        ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+    ):
+        tls.sendall(b"GET /v HTTP/1.1\r\nHost: x\r\n" + b"X-Filler: " + b"a" * 70000 + b"\r\n\r\n")
+        tls.settimeout(5)
+        data = b""
+        with contextlib.suppress(ConnectionError):
+            while chunk := tls.recv(4096):
+                data += chunk
+    assert data.startswith(b"HTTP/1.1 431 ")
