@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import socket
 import ssl
+import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -124,12 +126,30 @@ def test_alpn_is_http11_and_tls12_or_newer(server: Server, pki: PKI) -> None:
         assert tls.recv(100).startswith(b"HTTP/1.1 200 OK")
 
 
-def test_no_ca_names_in_certificate_request(server: Server, pki: PKI) -> None:
-    # A client whose certificate matches none of the CA names would still send it; with an
-    # empty CA list OpenSSL clients send their certificate: the identity arrives.
-    client = pki.self_signed("names")
-    with httpx.Client(verify=pki.client_context(client)) as c:
-        assert client.identity in c.get(server.url + "/").text
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+@pytest.mark.parametrize("verify_client", [False, True])
+def test_certificate_request_has_no_ca_names_and_allows_ed25519(
+    lt: LoopThread, pki: PKI, verify_client: bool
+) -> None:
+    s = Server(lt, pki, verify_client=verify_client, ca=str(pki.ca_file))
+    try:
+        client = pki.ca_signed("probe") if verify_client else pki.self_signed("probe")
+        out = subprocess.run(
+            ["openssl", "s_client", "-connect", f"127.0.0.1:{s.port}", "-tls1_2"]
+            + ["-cert", str(client.cert), "-key", str(client.key)]
+            + ["-CAfile", str(pki.ca_file), "-ign_eof"],
+            input=b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            capture_output=True,
+            timeout=20,
+            check=False,
+        )
+        text = (out.stdout + out.stderr).decode()
+    finally:
+        s.close()
+    assert "No client certificate CA names sent" in text, text
+    requested = next(x for x in text.splitlines() if x.startswith("Requested Signature Alg"))
+    assert "ed25519" in requested  # Go clients only send Ed25519 certificates if listed
+    assert client.identity in text  # the handshake completed and the identity arrived
 
 
 def test_handshake_timeout_closes_silent_connections(server: Server) -> None:
