@@ -135,9 +135,11 @@ def test_certificate_request_has_no_ca_names_and_allows_ed25519(
     try:
         client = pki.ca_signed("probe") if verify_client else pki.self_signed("probe")
         out = subprocess.run(
-            ["openssl", "s_client", "-connect", f"127.0.0.1:{s.port}", "-tls1_2"]
-            + ["-cert", str(client.cert), "-key", str(client.key)]
-            + ["-CAfile", str(pki.ca_file), "-ign_eof"],
+            [
+                *("openssl", "s_client", "-connect", f"127.0.0.1:{s.port}", "-tls1_2"),
+                *("-cert", str(client.cert), "-key", str(client.key)),
+                *("-CAfile", str(pki.ca_file), "-ign_eof"),
+            ],
             input=b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
             capture_output=True,
             timeout=20,
