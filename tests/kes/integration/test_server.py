@@ -342,3 +342,37 @@ def test_client_follows_the_audit_log(lt: LoopThread, pki: PKI) -> None:
         "path": "/v1/key/create/followed",
         "identity": admin.identity,
     }
+
+
+def test_api_overrides_skip_auth_and_timeouts(lt: LoopThread, pki: PKI, tmp_path: Path) -> None:
+    admin = pki.self_signed("overrides")
+    config = parse_config(
+        f"""version: v1
+admin:
+  identity: {admin.identity}
+tls:
+  key: {pki.server_key}
+  cert: {pki.server_cert}
+api:
+  /v1/ready:
+    skip_auth: true
+    timeout: 3s
+keystore:
+  fs:
+    path: {tmp_path / "keys"}
+""",
+        "api.yaml",
+    )
+    settings = settings_from_config(config, Overrides(address="127.0.0.1:0"))
+    settings.error_stderr = False
+    s = RunningServer(lt, settings)
+    try:
+        with httpx.Client(verify=pki.client_context(None), timeout=10) as c:
+            assert c.get(s.url + "/v1/ready").status_code == 200  # no certificate needed
+            r = c.get(s.url + "/v1/status")
+            assert r.status_code == 400
+        with httpx.Client(verify=pki.client_context(admin), timeout=10) as c:
+            routes = {r["path"]: r for r in c.get(s.url + "/v1/api").json()}
+        assert routes["/v1/ready"]["timeout"] == 3
+    finally:
+        s.stop()
