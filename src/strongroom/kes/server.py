@@ -4,6 +4,7 @@
 the config (a bad file stops here, naming file, line and key), locks memory if asked, builds the
 server, creates the declared keys, serves until SIGTERM/SIGINT and shuts down gracefully
 (idle connections close at once, in-flight requests get a few seconds, log streams end).
+SIGHUP re-reads the TLS key and certificate for new connections (certificate rotation).
 
 :class:`KeyServer` is the same server as an object, for tests and benchmarks: ``await
 start()``, ``port``, ``await stop()``.
@@ -23,6 +24,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from OpenSSL import SSL
 
 from strongroom.kes.api import Access, KeyServerAPI
 from strongroom.kes.audit import AuditLog, ErrorLog
@@ -163,6 +166,7 @@ class KeyServer:
             self.api.handle, body_limit=self.api.body_limit, on_error=self._on_error
         )
         self._server: asyncio.Server | None = None
+        self._context: SSL.Context | None = None
         self.port = 0
         self.host = ""
 
@@ -179,17 +183,37 @@ class KeyServer:
             context = server_context(self.settings.tls)
         except Exception as exc:
             raise ServerError(f"failed to load the TLS key and certificate: {exc}") from None
+        self._context = context
         await self._create_keys()
         self.cache.start()
         try:
             self._server = await create_tls_server(
-                self.http.protocol_factory, host, port, self.settings.tls, context=context
+                self.http.protocol_factory,
+                host,
+                port,
+                self.settings.tls,
+                context=self._current_context,
             )
         except OSError as exc:
             await self.cache.close()
             raise ServerError(f"cannot listen on {self.settings.address}: {exc}") from None
         sockname = self._server.sockets[0].getsockname()
         self.host, self.port = sockname[0], sockname[1]
+
+    def _current_context(self) -> SSL.Context:
+        assert self._context is not None
+        return self._context
+
+    def reload_tls(self) -> bool:
+        """Re-read the TLS key and certificate (SIGHUP) for new connections; on failure keep
+        the current ones and log why. Returns whether the reload worked."""
+        try:
+            self._context = server_context(self.settings.tls)
+        except Exception as exc:
+            log.error("TLS reload failed, keeping the current certificate: %s", exc)
+            return False
+        log.info("TLS key and certificate reloaded")
+        return True
 
     async def _create_keys(self) -> None:
         from strongroom.crypto.kes_crypto import SecretKey
@@ -230,10 +254,11 @@ class KeyServer:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(signal.SIGHUP, self.reload_tls)
         try:
             await stop.wait()
         finally:
-            for sig in (signal.SIGTERM, signal.SIGINT):
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
             log.info("shutting down")
             await self.stop()

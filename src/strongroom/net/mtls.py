@@ -435,16 +435,27 @@ async def create_tls_server(
     port: int,
     settings: TLSSettings,
     *,
-    context: SSL.Context | None = None,
+    context: SSL.Context | Callable[[], SSL.Context] | None = None,
     backlog: int = 1024,
     sock: socket.socket | None = None,
 ) -> asyncio.Server:
-    """Listen on ``host:port`` (or ``sock``) and serve each TLS connection with ``app_factory``."""
-    ctx = context if context is not None else server_context(settings)
+    """Listen on ``host:port`` (or ``sock``) and serve each TLS connection with ``app_factory``.
+
+    ``context`` may be a callable returning the context for each new connection: swapping what
+    it returns rotates the server certificate without a restart (existing connections keep
+    theirs)."""
+    if callable(context):
+        provider = context
+    else:
+        fixed = context if context is not None else server_context(settings)
+
+        def provider() -> SSL.Context:
+            return fixed
+
     loop = asyncio.get_running_loop()
 
     def factory() -> asyncio.Protocol:
-        return TLSProtocol(ctx, app_factory, settings.handshake_timeout)
+        return TLSProtocol(provider(), app_factory, settings.handshake_timeout)
 
     if sock is not None:
         return await loop.create_server(factory, sock=sock, backlog=backlog)

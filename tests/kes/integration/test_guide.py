@@ -229,6 +229,8 @@ def test_no_client_certificate(guide: tuple[Path, PKI, str], server: ServerProce
     import httpx
 
     _, pki, _ = guide
+    server.proc.send_signal(signal.SIGHUP)  # reloads TLS files; the server keeps serving
+    time.sleep(0.3)
     with httpx.Client(verify=pki.client_context(None)) as c:
         r = c.put(server.url + "/v1/key/create/minio-x")
     assert r.status_code == 400 and r.json() == {"message": "tls: client certificate is required"}

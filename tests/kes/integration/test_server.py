@@ -376,3 +376,33 @@ keystore:
         assert routes["/v1/ready"]["timeout"] == 3
     finally:
         s.stop()
+
+
+def test_sighup_style_tls_reload_rotates_the_certificate(lt: LoopThread, tmp_path: Path) -> None:
+    pki = make_pki(tmp_path)
+    admin = pki.self_signed("rotate")
+    s = RunningServer(lt, settings_for(pki, MemoryKeyStore(), admin=admin.identity))
+
+    def served_cert() -> bytes:
+        ctx = pki.client_context(admin)
+        with (
+            socket.create_connection(("127.0.0.1", s.server.port)) as raw,
+            ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+        ):
+            der = tls.getpeercert(binary_form=True)
+            assert der is not None
+            return der
+
+    try:
+        before = served_cert()
+        new = pki.ca.issue_cert("127.0.0.1")
+        new.private_key_pem.write_to_path(str(pki.server_key))
+        new.cert_chain_pems[0].write_to_path(str(pki.server_cert))
+        assert s.server.reload_tls()
+        after = served_cert()
+        assert before != after
+        pki.server_cert.write_text("not a certificate")
+        assert not s.server.reload_tls()  # a broken file keeps the current certificate
+        assert served_cert() == after
+    finally:
+        s.stop()
