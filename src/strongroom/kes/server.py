@@ -82,16 +82,14 @@ def lock_memory(mlockall: Callable[[int], int] = _libc_mlockall) -> None:
     err = mlockall(MCL_CURRENT | MCL_FUTURE)
     if err == 0:
         return
-    if err == errno.EPERM:
+    if err in (errno.EPERM, errno.ENOMEM, errno.EAGAIN):
         raise ServerError(
-            "failed to lock memory (--mlock): operation not permitted. Run as a user with the "
-            "CAP_IPC_LOCK capability (for example: sudo setcap cap_ipc_lock=+ep "
-            "$(readlink -f $(which python3))) or start without --mlock"
-        )
-    if err in (errno.ENOMEM, errno.EAGAIN):
-        raise ServerError(
-            "failed to lock memory (--mlock): the locked-memory limit (ulimit -l, "
-            "RLIMIT_MEMLOCK) is too low. Raise it, grant CAP_IPC_LOCK, or start without --mlock"
+            "failed to lock memory (--mlock): "
+            + ("operation not permitted" if err == errno.EPERM else "locked-memory limit too low")
+            + ". The process needs the CAP_IPC_LOCK capability (for example: sudo setcap "
+            "cap_ipc_lock=+ep $(readlink -f $(which python3))) or a locked-memory limit "
+            "(ulimit -l, RLIMIT_MEMLOCK) large enough for the whole process; or start without "
+            "--mlock"
         )
     raise ServerError(f"failed to lock memory (--mlock): errno {err}")
 

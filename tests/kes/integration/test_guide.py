@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -66,6 +67,15 @@ def guide_config(identity: str, keys: str) -> str:
     return GUIDE_CONFIG.format(
         identity=identity, keys=keys.format(**ws, vault_port="{vault_port}"), **ws
     )
+
+
+def can_mlock() -> bool:
+    """Whether this process may lock all its memory (root with CAP_IPC_LOCK usually can)."""
+    probe = "import ctypes; raise SystemExit(ctypes.CDLL(None, use_errno=True).mlockall(3) != 0)"
+    return subprocess.run([sys.executable, "-c", probe], check=False).returncode == 0
+
+
+MLOCK = ["--mlock"] if can_mlock() else []
 
 
 def free_port() -> int:
@@ -158,7 +168,7 @@ def guide(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, PKI,
 @pytest.fixture(scope="module")
 def server(guide: tuple[Path, PKI, str]) -> Iterator[ServerProcess]:
     d, _, _ = guide
-    s = ServerProcess(d, "--config=kes-config.yaml", "--mlock", "--root=disabled", "--auth=off")
+    s = ServerProcess(d, "--config=kes-config.yaml", *MLOCK, "--root=disabled", "--auth=off")
     yield s
     code, _, err = s.stop()
     assert code == 0, err
@@ -213,7 +223,7 @@ def test_guide_exact_config_with_vault_down(guide: tuple[Path, PKI, str]) -> Non
     (d / "guide-vault.yaml").write_text(
         guide_config(identity, GUIDE_VAULT.replace("{vault_port}", str(free_port())))
     )
-    s = ServerProcess(d, "--config=guide-vault.yaml", "--mlock", "--root=disabled", "--auth=off")
+    s = ServerProcess(d, "--config=guide-vault.yaml", *MLOCK, "--root=disabled", "--auth=off")
     try:
         env = minio_env(d, s.url)
         r = kes(d, "key", "create", "my-key-1", "-k", env=env)
@@ -352,3 +362,29 @@ keystore:
         assert no.returncode == 1 and no.stderr.startswith("Error: ")
     finally:
         s.stop()
+
+
+def test_mlock_without_the_capability_names_it(guide: tuple[Path, PKI, str]) -> None:
+    d, _, _ = guide
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("needs setpriv to drop CAP_IPC_LOCK")
+        prefix = ["setpriv", "--inh-caps=-ipc_lock", "--bounding-set=-ipc_lock", "--"]
+    elif MLOCK:
+        pytest.skip("this user may lock memory")
+    r = subprocess.run(
+        [
+            *prefix,
+            *(sys.executable, "-m", "strongroom", "kes", "server", "--config=kes-config.yaml"),
+            *("--mlock", "--root=disabled", f"--addr=127.0.0.1:{free_port()}"),
+        ],
+        cwd=d,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert r.returncode == 1
+    assert r.stderr.startswith("Error: failed to lock memory (--mlock)")
+    assert "CAP_IPC_LOCK" in r.stderr
