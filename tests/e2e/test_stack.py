@@ -99,6 +99,9 @@ def test_stack_fresh_then_existing_dir(stack: tuple[Shell, str], tmp_path: Path)
     head = s3.head_object(Bucket="crypt", Key="big.bin")
     assert head["ServerSideEncryption"] == "AES256"
     assert s3.get_object(Bucket="crypt", Key="big.bin")["Body"].read() == payload
+    # ... and so does the AWS CLI with the printed environment file
+    out = sh.run(". stack/credentials.env && aws s3api head-object --bucket crypt --key big.bin")
+    assert json.loads(out.stdout)["ServerSideEncryption"] == "AES256"
     # the master key lives in OpenBao, under the guide's prefix
     vault = VaultSettings(
         address=info["services"]["openbao"]["url"],

@@ -108,8 +108,8 @@ def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
         )
     assert result.exit_code == 1
     assert result.stderr.strip() == (
-        f"Error: port {port} for the key server is in use by another program: stop it or "
-        "choose another port with --kes-port"
+        f"Error: port {port} (key server) is in use by another program: stop it or choose "
+        "another port with --kes-port"
     )
     assert not (tmp_path / "s" / "certs").exists()  # nothing was generated
 

@@ -20,6 +20,10 @@ _SETTINGS = {"help_option_names": ["-h", "--help"]}
 _DIR = click.Path(file_okay=False, path_type=Path)
 
 
+def _the(title: str) -> str:
+    return title if title == "OpenBao" else f"the {title}"
+
+
 def _fail(message: str) -> None:
     click.echo(f"Error: {message}", err=True)
     sys.exit(1)
@@ -102,8 +106,9 @@ def _print_summary(info: StackInfo) -> None:
     ca, env_file = q(str(layout.ca_cert)), q(str(layout.credentials_env))
     click.echo(f"\nStrongroom stack is {'re' if info.restarted else ''}started in {info.root}\n")
     width = max(len(s.title) for s in info.services)
+    url_width = max(len(s.url) for s in info.services)
     for s in info.services:
-        click.echo(f"  {s.title:<{width}}  {s.url:<24}  pid {s.pid}  log {s.log}")
+        click.echo(f"  {s.title:<{width}}  {s.url:<{url_width}}  pid {s.pid:<7}  log {s.log}")
     click.echo("")
     rows = [
         ("CA certificate", str(layout.ca_cert)),
@@ -148,7 +153,7 @@ def down_cmd(directory: Path, as_json: bool) -> None:
         click.echo(f"Nothing was running in {directory}.")
     else:
         for title, pid in stopped:
-            click.echo(f"Stopped the {title} (pid {pid}).")
+            click.echo(f"Stopped {_the(title)} (pid {pid}).")
 
 
 @cli.command("status", context_settings=_SETTINGS)
@@ -169,9 +174,10 @@ def status_cmd(directory: Path, as_json: bool) -> None:
         )
     else:
         width = max(len(s.title) for s in states)
+        url_width = max(len(s.url) for s in states)
         for s in states:
             state = f"running (pid {s.pid})" if s.pid else "stopped"
-            click.echo(f"{s.title:<{width}}  {s.url:<24}  {state}")
+            click.echo(f"{s.title:<{width}}  {s.url:<{url_width}}  {state}")
     sys.exit(0 if all(s.pid for s in states) else 3)
 
 

@@ -125,7 +125,8 @@ def _stop_all(layout: Layout, report: Report) -> list[tuple[str, int]]:
     for name in reversed(SERVICES):
         pid = stop(layout, name, markers[name])
         if pid is not None:
-            report(f"stopped the {_TITLES[name]} (pid {pid})")
+            title = _TITLES[name]
+            report(f"stopped {title if name == 'openbao' else 'the ' + title} (pid {pid})")
             stopped.append((_TITLES[name], pid))
     return stopped
 

@@ -158,8 +158,8 @@ def check_ports_free(ports: Sequence[tuple[str, int, str]]) -> None:
         seen.add(port)
         if port_in_use(port):
             raise StackError(
-                f"port {port} for the {what} is in use by another program: stop it or choose "
-                f"another port with {option}"
+                f"port {port} ({what}) is in use by another program: stop it or choose another "
+                f"port with {option}"
             )
 
 
