@@ -24,6 +24,7 @@ import base64
 import binascii
 import contextlib
 import json
+import logging
 import os
 import platform
 import time
@@ -57,6 +58,8 @@ from strongroom.kes.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from strongroom.kes.metrics import Metrics, num_cpu_used, rss_bytes
 from strongroom.kes.policy import valid_name, valid_pattern
 from strongroom.net.http import Request, Response
+
+log = logging.getLogger("strongroom.kes.api")
 
 __all__ = ["ROUTES", "Access", "KeyServerAPI", "PolicyView", "Route"]
 
@@ -289,10 +292,13 @@ def _b64s(raw: bytes) -> str:
 
 
 def _key_error(exc: KeyStoreError, on_other: APIError) -> APIError:
+    """Map a keystore error to the wire; failures of the store itself go to the error log
+    (keystore messages never hold key material)."""
     if isinstance(exc, KeyNotFoundError):
         return errors.KEY_NOT_FOUND
     if isinstance(exc, KeyExistsError):
         return errors.KEY_EXISTS
+    log.error("%s: %s: %s", on_other.message, type(exc).__name__, exc)
     return on_other
 
 
@@ -553,8 +559,8 @@ class KeyServerAPI:
         prefix = resource[:-1] if resource.endswith("*") else resource
         try:
             names, _ = await self.cache.list(prefix, -1)
-        except KeyStoreError:
-            raise errors.LIST_FAILED from None
+        except KeyStoreError as exc:
+            raise _key_error(exc, errors.LIST_FAILED) from None
         body = b"".join(_dumps({"name": n}) for n in sorted(names) if n.startswith(prefix))
         return Response(200, body, content_type=NDJSON)
 
