@@ -49,9 +49,9 @@ class Guide:
 
     @property
     def minio_env(self) -> dict[str, str]:
-        """Section 5's exports (the endpoint by IP: the guide's certificate has only an IP SAN)."""
+        """Section 5's exports, as the guide writes them."""
         return {
-            "MINIO_KMS_KES_ENDPOINT": f"https://127.0.0.1:{self.kes_port}",
+            "MINIO_KMS_KES_ENDPOINT": f"https://localhost:{self.kes_port}",
             "MINIO_KMS_KES_KEY_FILE": "minio.key",
             "MINIO_KMS_KES_CERT_FILE": "minio.cert",
             "MINIO_KMS_KES_KEY_NAME": "minio-key-1",

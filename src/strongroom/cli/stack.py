@@ -7,7 +7,6 @@ Thin: parse, call ``strongroom.stack``, print. Exit codes: 0 success, 1 error; `
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import sys
 from pathlib import Path
@@ -179,7 +178,3 @@ def status_cmd(directory: Path, as_json: bool) -> None:
             state = f"running (pid {s.pid})" if s.pid else "stopped"
             click.echo(f"{s.title:<{width}}  {s.url:<{url_width}}  {state}")
     sys.exit(0 if all(s.pid for s in states) else 3)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    cli(prog_name=os.path.basename(sys.argv[0]))

@@ -17,7 +17,7 @@ import contextlib
 import fcntl
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +66,7 @@ class StackInfo:
     initialised: bool = False
     key_created: bool = False
     identity: str = ""
-    steps: tuple[str, ...] = field(default=())
+    steps: tuple[str, ...] = ()
 
     @property
     def layout(self) -> Layout:
