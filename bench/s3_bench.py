@@ -1,0 +1,427 @@
+"""Object server benchmark: strongroom against moto, SeaweedFS and the client's own ceiling.
+
+One command::
+
+    python bench/s3_bench.py [--quick] [--only strongroom,sink] [--sizes 4k,1m,64m,list]
+                             [--clients 1,8] [--seconds 5] [--json results.json]
+
+For each server in turn (one at a time, each pinned to CPU 0 with ``taskset``; this process,
+the load generator, pins itself to CPU 1) it starts the server on a fresh directory, creates
+the buckets and the objects the GET and LIST cells read, then runs every workload cell: PUT and
+GET of 4 KiB (ops/s), 1 MiB and 64 MiB (MB/s, 10^6 bytes), and a full ListObjectsV2
+pagination of a 10,000-key bucket (keys/s), each with 1 and 8 concurrent clients (one
+keep-alive connection each). A cell warms up, then runs for a fixed time (and until each client
+finished at least one operation); its figure is the work done over the time to the last
+completion.
+
+Columns: ``strongroom`` (the object server, plain HTTP, one worker), ``moto`` (moto[server]),
+``seaweedfs`` (``weed server -s3``), ``sink`` (bench/sink_server.py: reads and discards bodies,
+canned GET bodies and listing pages: the most this client can drive), and the ratios
+strongroom/seaweedfs and strongroom/moto. A server that cannot run is reported and skipped.
+The benchmark reports numbers, never verdicts: it does not fail because of timing.
+
+Adding a column for another strongroom configuration (e.g. SSE-S3 or SSE-C) is one entry in
+``columns()``: ``start_strongroom`` takes ``tls=True`` (HTTPS with a generated CA) and
+``put_headers``/``get_headers`` that the client signs and sends on every PUT/GET.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from s3_client import (
+    DATA_BUCKET,
+    CellResult,
+    HTTPError,
+    Payloads,
+    S3Client,
+    Target,
+    Workload,
+    close_all,
+    human_size,
+    prepare,
+    run_cell,
+)
+from s3_servers import (
+    Server,
+    Unavailable,
+    start_moto,
+    start_seaweedfs,
+    start_sink,
+    start_strongroom,
+)
+
+SIZES = {"4k": 4 << 10, "1m": 1 << 20, "64m": 64 << 20}
+# Targets from the object server issue (printed beside the measurement, never enforced).
+TARGETS = {
+    ("put", 64 << 20): 400.0,
+    ("get", 64 << 20): 1000.0,
+    ("put", 4 << 10): 1500.0,
+    ("get", 4 << 10): 3000.0,
+}
+ORDER = ("strongroom", "moto", "seaweedfs", "sink")
+
+
+@dataclass
+class Column:
+    name: str
+    start: Callable[[Path, str | None], Server]
+
+
+def columns() -> list[Column]:
+    """The servers measured, in table order. Another strongroom configuration is one more
+    entry, e.g. ``Column("strongroom-sse-s3", functools.partial(start_strongroom,
+    name="strongroom-sse-s3", put_headers=[("x-amz-server-side-encryption", "AES256")]))``."""
+    return [
+        Column("strongroom", functools.partial(start_strongroom, name="strongroom")),
+        Column("moto", start_moto),
+        Column("seaweedfs", start_seaweedfs),
+        Column("sink", start_sink),
+    ]
+
+
+@dataclass
+class ServerRun:
+    name: str
+    note: str = ""
+    error: str = ""
+    cells: dict[str, CellResult] = field(default_factory=dict)
+    load: tuple[float, float] = (0.0, 0.0)  # 1-min load average before and after
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="S3 object server benchmark against moto, SeaweedFS and a sink ceiling."
+    )
+    parser.add_argument("--quick", action="store_true", help="smoke run: short cells, <~60 s")
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma list of columns to run (strongroom, moto, seaweedfs, sink); default all",
+    )
+    parser.add_argument(
+        "--sizes",
+        default="",
+        help="comma list of workloads: 4k, 1m, 64m (or any size), list; default all, "
+        "with --quick 4k,1m,list",
+    )
+    parser.add_argument("--clients", default="1,8", help="concurrent clients per cell (1,8)")
+    parser.add_argument("--seconds", type=float, default=None, help="measured time per cell (5)")
+    parser.add_argument("--warmup", type=float, default=None, help="warm-up per cell (1)")
+    parser.add_argument("--list-keys", type=int, default=None, help="keys in the LIST bucket")
+    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    parser.add_argument("--server-cpu", default="0", help="taskset CPU list for servers (0)")
+    parser.add_argument("--client-cpu", default="1", help="CPU list for the load generator (1)")
+    parser.add_argument("--workdir", help="where servers keep data (default: a temp dir)")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    args = parser.parse_args(argv)
+    args.seconds = args.seconds if args.seconds is not None else (0.4 if args.quick else 5.0)
+    args.warmup = args.warmup if args.warmup is not None else (0.15 if args.quick else 1.0)
+    args.list_keys = args.list_keys or (500 if args.quick else 10_000)
+    return args
+
+
+def workloads(args: argparse.Namespace) -> list[Workload]:
+    default = "4k,1m,list" if args.quick else "4k,1m,64m,list"
+    chosen = [s.strip().lower() for s in (args.sizes or default).split(",") if s.strip()]
+    clients = [int(c) for c in args.clients.split(",") if c.strip()]
+    result: list[Workload] = []
+    for name in chosen:
+        if name == "list":
+            result.extend(Workload("list", args.list_keys, c) for c in clients)
+            continue
+        size = SIZES.get(name)
+        if size is None:
+            size = _parse_size(name)
+        for op in ("put", "get"):
+            result.extend(Workload(op, size, c) for c in clients)
+    return result
+
+
+def _parse_size(text: str) -> int:
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+    if text[-1:] in units:
+        return int(text[:-1]) * units[text[-1]]
+    return int(text)
+
+
+def _cpus(text: str) -> set[int]:
+    cpus: set[int] = set()
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        cpus.update(range(int(lo), int(hi or lo) + 1))
+    return cpus
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+async def wait_ready(target: Target, timeout: float = 60.0) -> None:
+    """Until the server answers a signed CreateBucket (SeaweedFS listens before its filer is up)."""
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        client = S3Client(target)
+        try:
+            status = await client.create_bucket(DATA_BUCKET)
+            if status in (200, 409):
+                return
+            last = f"HTTP {status}"
+        except (HTTPError, OSError) as exc:
+            last = str(exc)
+        finally:
+            await close_all([client])
+        await asyncio.sleep(0.25)
+    raise Unavailable(f"not ready within {timeout:.0f}s: {last}")
+
+
+async def measure(
+    server: Server, cells: list[Workload], args: argparse.Namespace, run: ServerRun
+) -> None:
+    target = server.target
+    payloads = Payloads()
+    await wait_ready(target)
+    started = time.perf_counter()
+    keys = await prepare(target, cells, payloads, quick=args.quick, log=log)
+    log(f"  prepared in {time.perf_counter() - started:.1f}s")
+    for workload in cells:
+        if server.process.poll() is not None:
+            raise Unavailable(f"server exited with status {server.process.returncode}")
+        result = await run_cell(
+            target,
+            workload,
+            payloads,
+            keys.get(str(workload.size), ()),
+            seconds=args.seconds,
+            warmup=args.warmup,
+        )
+        run.cells[workload.name] = result
+        flag = "" if result.ok else f"  non-2xx/errors: {dict(result.statuses)} {result.errors[:2]}"
+        log(
+            f"  {workload.name:22} {result.value:12,.1f} {workload.unit:6}"
+            f" ({result.ops} ops in {result.seconds:.2f}s){flag}"
+        )
+
+
+def run_server(column: Column, cells: list[Workload], args: argparse.Namespace, workdir: Path):
+    run = ServerRun(column.name)
+    log(f"== {column.name}")
+    load_before = os.getloadavg()[0]
+    try:
+        server = column.start(workdir, args.server_cpu)
+    except Unavailable as exc:
+        run.error = str(exc)
+        log(f"  cannot run {column.name}: {exc}")
+        return run
+    run.note = server.note
+    try:
+        _run_loop(measure(server, cells, args, run))
+    except (Unavailable, HTTPError, OSError) as exc:
+        run.error = f"{type(exc).__name__}: {exc}"
+        log(f"  {column.name} failed: {run.error}\n{server.log_tail()}")
+    finally:
+        server.stop()
+    run.load = (load_before, os.getloadavg()[0])
+    return run
+
+
+def _run_loop(coro: Any) -> Any:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover
+        return asyncio.run(coro)
+    return uvloop.run(coro)
+
+
+# -- output -------------------------------------------------------------------------------------
+
+
+def fmt(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value >= 100:
+        return f"{value:,.0f}"
+    return f"{value:,.1f}"
+
+
+def ratio(a: float | None, b: float | None) -> str:
+    if not a or not b:
+        return "-"
+    return f"{a / b:.2f}"
+
+
+def table(runs: dict[str, ServerRun], cells: list[Workload]) -> str:
+    shown = [n for n in ORDER if n in runs] + [n for n in runs if n not in ORDER]
+    headers = ["workload", "unit", *shown]
+    if "strongroom" in runs:
+        headers += ["sr/seaweedfs", "sr/moto"]
+    rows: list[list[str]] = []
+    notes: list[str] = []
+    for workload in cells:
+        row = [workload.name, workload.unit]
+        values: dict[str, float | None] = {}
+        for name in shown:
+            result = runs[name].cells.get(workload.name)
+            values[name] = result.value if result is not None else None
+            mark = "" if result is None or result.ok else " !"
+            if result is not None and not result.ok:
+                notes.append(
+                    f"! {name} {workload.name}: statuses {dict(result.statuses)}"
+                    f" errors {result.errors[:2]}"
+                )
+            row.append(fmt(values[name]) + mark)
+        if "strongroom" in runs:
+            row.append(ratio(values.get("strongroom"), values.get("seaweedfs")))
+            row.append(ratio(values.get("strongroom"), values.get("moto")))
+        rows.append(row)
+    widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
+
+    def line(cols: list[str]) -> str:
+        return (
+            "| "
+            + " | ".join(
+                c.ljust(w) if i < 2 else c.rjust(w)
+                for i, (c, w) in enumerate(zip(cols, widths, strict=True))
+            )
+            + " |"
+        )
+
+    out = [line(headers), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    out += [line(r) for r in rows]
+    return "\n".join(out + notes)
+
+
+def targets_report(runs: dict[str, ServerRun]) -> str:
+    run = runs.get("strongroom")
+    if run is None:
+        return ""
+    lines = ["Targets (issue 2, strongroom, 8 clients):"]
+    for result in run.cells.values():
+        w = result.workload
+        goal = TARGETS.get((w.op, w.size))
+        if goal is None or w.clients != 8:
+            continue
+        lines.append(
+            f"  {w.name:22} {fmt(result.value):>10} {w.unit:6} target {fmt(goal):>6}"
+            f"  ({result.value / goal:.2f} of target)"
+        )
+    return "\n".join(lines) if len(lines) > 1 else ""
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "loadavg": os.getloadavg(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    cells = workloads(args)
+    wanted = {n.strip() for n in args.only.split(",") if n.strip()}
+    chosen = [c for c in columns() if not wanted or c.name in wanted]
+    unknown = wanted - {c.name for c in columns()}
+    if unknown:
+        log(f"unknown --only names: {', '.join(sorted(unknown))}")
+        return 2
+    try:
+        os.sched_setaffinity(0, _cpus(args.client_cpu))
+    except (AttributeError, OSError, ValueError) as exc:
+        log(f"cannot pin the load generator to CPU {args.client_cpu}: {exc}")
+    facts = machine()
+    log(
+        f"machine: {facts['cpus']} CPUs ({facts['cpu_model']}), Python {facts['python']}; "
+        f"servers on CPU {args.server_cpu}, load generator on CPU {args.client_cpu}; "
+        f"{args.seconds:g}s per cell after {args.warmup:g}s warm-up"
+    )
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="s3-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    runs: dict[str, ServerRun] = {}
+    began = time.perf_counter()
+    try:
+        for column in chosen:
+            runs[column.name] = run_server(column, cells, args, workdir)
+            for path in workdir.glob(f"{column.name}*-data"):
+                shutil.rmtree(path, ignore_errors=True)
+    finally:
+        if not args.keep and not args.workdir:
+            shutil.rmtree(workdir, ignore_errors=True)
+    elapsed = time.perf_counter() - began
+
+    print()
+    print(
+        f"S3 benchmark, {facts['cpus']} CPUs ({facts['cpu_model']}); servers pinned to CPU "
+        f"{args.server_cpu}, client to CPU {args.client_cpu}; {args.seconds:g}s per cell; "
+        f"MB = 10^6 bytes; total {elapsed:.0f}s"
+    )
+    for name, run in runs.items():
+        detail = run.note or ""
+        if run.error:
+            detail += f" NOT MEASURED: {run.error.splitlines()[0]}"
+        else:
+            detail += f" (load average {run.load[0]:.2f} -> {run.load[1]:.2f})"
+        print(f"  {name}: {detail.strip()}")
+    print()
+    print(table(runs, cells))
+    report = targets_report(runs)
+    if report:
+        print()
+        print(report)
+    if args.json:
+        data = {
+            "machine": facts,
+            "config": {
+                "seconds": args.seconds,
+                "warmup": args.warmup,
+                "list_keys": args.list_keys,
+                "server_cpu": args.server_cpu,
+                "client_cpu": args.client_cpu,
+                "quick": args.quick,
+                "workloads": [w.name for w in cells],
+                "sizes": [human_size(w.size) for w in cells if w.op != "list"],
+            },
+            "elapsed_seconds": round(elapsed, 1),
+            "servers": {
+                name: {
+                    "note": run.note,
+                    "error": run.error,
+                    "loadavg": run.load,
+                    "cells": [r.as_dict() for r in run.cells.values()],
+                }
+                for name, run in runs.items()
+            },
+        }
+        Path(args.json).write_text(json.dumps(data, indent=2) + "\n")
+        log(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
