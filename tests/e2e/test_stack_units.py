@@ -160,3 +160,17 @@ def test_down_and_status_on_a_directory_without_a_stack(tmp_path: Path) -> None:
     assert result.exit_code == 1 and "does not exist" in result.stderr
     result = CliRunner().invoke(cli, ["status", str(tmp_path)])
     assert result.exit_code == 1 and "holds no stack" in result.stderr
+
+
+def test_a_service_that_dies_at_start_is_reported_with_its_log(tmp_path: Path) -> None:
+    fake = tmp_path / "bao"
+    fake.write_text("#!/bin/sh\necho 'Error initializing storage of type raft: boom' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    root = tmp_path / "s"
+    s3, kes, vault = (str(free_port()) for _ in range(3))
+    args = ["up", str(root), "--bao", str(fake), "--s3-port", s3, "--kes-port", kes]
+    result = CliRunner().invoke(cli, [*args, "--vault-port", vault])
+    assert result.exit_code == 1
+    assert "\nError: OpenBao exited with status 1; the end of " in result.stderr
+    assert "Error initializing storage of type raft: boom" in result.stderr
+    assert not list((root / "run").glob("*.pid"))  # nothing is left behind as running
