@@ -112,6 +112,9 @@ def test_stack_fresh_then_existing_dir(stack: tuple[Shell, str], tmp_path: Path)
         entry = client.read("kv/minio/minio-key-1")
     assert entry is not None and set(entry["data"]) == {"minio-key-1"}
 
+    kms = json.loads(sh.run("strongroom admin kms key status stack --json").stdout)
+    assert (kms["key-id"], kms["encryption"], kms["decryption"]) == ("minio-key-1", True, True)
+
     status = sh.run("strongroom stack status stack", check=False)
     assert status.returncode == 0 and status.stdout.count("running") == 3, status.stdout
 
