@@ -803,8 +803,9 @@ class _Deadlines:
                 await task
 
     async def _run(self) -> None:
+        # Runs until close(): stopping when idle would mean a new task for the next request.
         loop = asyncio.get_running_loop()
-        while self._due:
+        while True:
             await asyncio.sleep(self._tick)
             now = loop.time()
             for task, due in list(self._due.items()):
