@@ -575,6 +575,7 @@ class CellResult:
     errors: list[str] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
     connects: int = 0  # TCP connections opened (a server that closes after each response: ~ops)
+    tries: list[float] = field(default_factory=list)  # every repeat's value (best is reported)
 
     @property
     def value(self) -> float:
@@ -614,6 +615,7 @@ class CellResult:
             "p50_ms": round(self.percentile(0.5) * 1e3, 3),
             "p99_ms": round(self.percentile(0.99) * 1e3, 3),
             "connections": self.connects,
+            "tries": self.tries,
             "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
             "errors": self.errors[:10],
         }

@@ -143,9 +143,13 @@ def start_strongroom(
     get_headers: Sequence[tuple[str, str]] = (),
     env: dict[str, str] | None = None,
     workers: int = 1,
+    command: Sequence[str] = (),
 ) -> Server:
-    """The object server on a fresh directory. ``tls`` makes it HTTPS with a generated
-    certificate (needs ``trustme``); headers go on every PUT/GET (e.g. SSE)."""
+    """The object server on a fresh directory, auto-encryption off (the embedded default
+    otherwise encrypts every object with a generated local key, which the SSE columns measure).
+    ``tls`` makes it HTTPS with a generated certificate (needs ``trustme``); headers go on
+    every PUT/GET (e.g. SSE). ``command`` replaces ``python -m strongroom`` (to measure a
+    patched build side by side)."""
     port = free_port()
     data = workdir / f"{name}-data"
     certs = workdir / f"{name}-certs"
@@ -163,14 +167,19 @@ def start_strongroom(
         ca.cert_pem.write_to_path(str(certs / "ca.crt"))
         ca_file = str(certs / "ca.crt")
     server_env = _clean_env()
-    server_env.update({"MINIO_ROOT_USER": ACCESS_KEY, "MINIO_ROOT_PASSWORD": SECRET_KEY})
+    server_env.update(
+        {
+            "MINIO_ROOT_USER": ACCESS_KEY,
+            "MINIO_ROOT_PASSWORD": SECRET_KEY,
+            # Plaintext unless the request asks: the embedded default otherwise encrypts all.
+            "MINIO_KMS_AUTO_ENCRYPTION": "off",
+        }
+    )
     server_env.update(env or {})
     argv = pinned(
         cpu,
         [
-            sys.executable,
-            "-m",
-            "strongroom",
+            *(command or (sys.executable, "-m", "strongroom")),
             "server",
             str(data),
             "--address",
