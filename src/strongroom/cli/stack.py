@@ -93,6 +93,9 @@ def up_cmd(
     except StackError as exc:
         _fail(str(exc))
         return
+    except OSError as exc:  # a directory or file that cannot be created or read
+        _fail(f"{exc.filename or directory}: {exc.strerror or exc}")
+        return
     if as_json:
         click.echo(json.dumps(info.to_json(), indent=2))
     else:

@@ -26,6 +26,8 @@ from strongroom.stack.errors import StackError
 from strongroom.stack.files import read_json, write_json
 from strongroom.stack.layout import SERVICES, Layout, Ports
 from strongroom.stack.process import check_ports_free, running_pid, spawn, stop
+from strongroom.vault import provision
+from strongroom.vault.client import VaultError
 
 __all__ = ["ServiceState", "StackInfo", "down", "status", "up"]
 
@@ -209,10 +211,12 @@ def up(
             proc = spawn(layout, objectserver.service(layout, ports, creds, workers))
             started.append("s3")
             objectserver.wait_ready(layout, ports, proc)
-        except BaseException:
+        except BaseException as exc:
             markers = _markers(layout)
             for name in reversed(started):
                 stop(layout, name, markers[name])
+            if isinstance(exc, VaultError | provision.ProvisionError):
+                raise StackError(f"OpenBao: {exc}") from None
             raise
 
         alias_note = _set_alias(alias, layout, ports, creds) if alias else ""
