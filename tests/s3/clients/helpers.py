@@ -21,6 +21,11 @@ MIB = 1024 * 1024
 MULTIPART_SIZE = 20 * MIB
 
 
+#: Run a test that uses the `target` fixture over plain HTTP only (it overrides the fixture's
+#: http/https parametrisation); for cases whose wire traffic does not depend on TLS.
+http_only = pytest.mark.parametrize("target", ["http"], indirect=True)
+
+
 def unique_bucket(prefix: str = "cl") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
 

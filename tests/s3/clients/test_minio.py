@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import ssl
 import urllib.request
 from datetime import timedelta
@@ -14,7 +15,7 @@ import httpx
 import pytest
 import urllib3
 from minio import Minio
-from minio.commonconfig import REPLACE, CopySource
+from minio.commonconfig import REPLACE, ComposeSource, CopySource, Tags
 from minio.deleteobjects import DeleteObject
 from minio.error import S3Error
 from tests.s3.clients.helpers import MIB, Target, md5_file, unique_bucket
@@ -280,3 +281,38 @@ def test_presigned_get_and_put_with_urllib(http_target: Target) -> None:
         assert response.status == 200
     with urllib.request.urlopen(mc.presigned_get_object(name, "u"), timeout=10) as response:
         assert response.read() == b"urllib"
+
+
+def test_compose_object_with_ranges(mc: Minio, bucket: str) -> None:
+    """compose_object is UploadPartCopy with x-amz-copy-source-range under the hood."""
+    first = os.urandom(5 * MIB)
+    second = b"second source " * 100
+    mc.put_object(bucket, "one", io.BytesIO(first), len(first))
+    mc.put_object(bucket, "two", io.BytesIO(second), len(second))
+    result = mc.compose_object(
+        bucket,
+        "composed",
+        [
+            ComposeSource(bucket, "one"),
+            ComposeSource(bucket, "one", offset=0, length=5 * MIB),
+            ComposeSource(bucket, "two", offset=7, length=20),
+        ],
+    )
+    assert result.etag is not None and result.etag.endswith("-3")
+    response = mc.get_object(bucket, "composed")
+    try:
+        assert response.read() == first + first + second[7:27]
+    finally:
+        response.close()
+        response.release_conn()
+
+
+def test_object_tags(mc: Minio, bucket: str) -> None:
+    tags = Tags.new_object_tags()
+    tags["project"] = "strongroom"
+    tags["tier"] = "gold"
+    mc.put_object(bucket, "tagged", io.BytesIO(b"t"), 1, tags=tags)
+    assert dict(mc.get_object_tags(bucket, "tagged") or {}) == {
+        "project": "strongroom",
+        "tier": "gold",
+    }

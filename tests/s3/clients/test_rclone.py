@@ -247,3 +247,54 @@ def test_sync_both_ways(rclone: Rclone, bucket: str, tmp_path: Path) -> None:
     assert sorted(_keys(rclone, bucket)) == ["s/one.txt", "s/two/four/five.txt"]
     rclone.out("sync", f"other:{bucket}/s", str(down))
     assert _tree(down) == _tree(up)
+
+
+def test_modtime_update_copies_in_place(rclone: Rclone, bucket: str, tmp_path: Path) -> None:
+    """Same content, new mtime: rclone rewrites X-Amz-Meta-Mtime with a CopyObject onto itself."""
+    src = tmp_path / "src"
+    src.mkdir()
+    path = src / "f.txt"
+    path.write_bytes(b"stable content")
+    rclone.log("sync", str(src), f"other:{bucket}/m")
+    os.utime(path, (1_577_836_800, 1_577_836_800))  # 2020-01-01
+    log = rclone.log("sync", str(src), f"other:{bucket}/m")
+    assert "Updated modification time in destination" in log
+    assert "Copied" not in log
+    head = rclone.boto.head_object(Bucket=bucket, Key="m/f.txt")
+    assert float(head["Metadata"]["mtime"]) == 1_577_836_800
+    assert "2020-01-01 00:00:00" in rclone.out("lsl", f"other:{bucket}/m")
+    assert rclone.boto.get_object(Bucket=bucket, Key="m/f.txt")["Body"].read() == b"stable content"
+
+
+@pytest.mark.parametrize("list_version", ["1", "2"])
+def test_listing_in_small_pages(rclone: Rclone, bucket: str, list_version: str) -> None:
+    keys = [f"d{i % 3}/k{i:02d}" for i in range(12)] + ["top"]
+    for key in keys:
+        rclone.boto.put_object(Bucket=bucket, Key=key, Body=b"")
+    flags = ("--s3-list-version", list_version, "--s3-list-chunk", "5")
+    listed = rclone.out("lsf", "--recursive", "--files-only", *flags, f"other:{bucket}")
+    assert sorted(listed.split()) == sorted(keys)
+    top = rclone.out("lsf", *flags, f"other:{bucket}")
+    assert sorted(top.split()) == ["d0/", "d1/", "d2/", "top"]
+
+
+def test_special_character_keys(rclone: Rclone, bucket: str, tmp_path: Path) -> None:
+    names = [
+        "space key.txt",
+        "plus+key.txt",
+        "percent%41key.txt",
+        "ünïcödé ключ.txt",
+        "amp&eq=q?.txt",
+        "brackets[1]{2}.txt",
+        "hash#.txt",
+    ]
+    files = {name: name.encode() for name in names}
+    src = tmp_path / "src"
+    _write_tree(src, files)
+    rclone.out("copy", str(src), f"other:{bucket}/k")
+    assert sorted(_keys(rclone, bucket)) == sorted(f"k/{n}" for n in names)
+    _, err = rclone("check", str(src), f"other:{bucket}/k")
+    assert f"{len(names)} matching files" in err
+    down = tmp_path / "down"
+    rclone.out("copy", f"other:{bucket}/k", str(down))
+    assert _tree(down) == files

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import ssl
 from pathlib import Path
 
+import httpx
 import pytest
 from tests.s3.clients.helpers import (
     MIB,
     Target,
     clean_env,
+    http_only,
     md5_file,
     require_program,
     run,
@@ -33,6 +37,7 @@ class S3cmd:
             f"host_base = {target.hostport}",
             f"host_bucket = {target.hostport}",
             f"use_https = {target.tls}",
+            f"signurl_use_https = {target.tls}",
             "signature_v2 = False",
             "bucket_location = us-east-1",
             "check_ssl_certificate = True",
@@ -95,6 +100,7 @@ def _keys(s3cmd: S3cmd, bucket: str) -> list[str]:
     return [c["Key"] for c in listing.get("Contents", [])]
 
 
+@http_only
 def test_mb_ls_rb(s3cmd: S3cmd) -> None:
     name = unique_bucket("s3cmd")
     assert f"Bucket 's3://{name}/' created" in s3cmd("mb", f"s3://{name}")
@@ -144,6 +150,7 @@ def test_put_get_multipart(s3cmd: S3cmd, bucket: str, big_file: Path, tmp_path: 
     assert md5_file(dst) == md5_file(big_file)
 
 
+@http_only
 def test_ls_and_du(s3cmd: S3cmd, bucket: str) -> None:
     for key, size in [("a", 1), ("d/b", 2), ("d/e/c", 3), ("f/g", 4)]:
         s3cmd.boto.put_object(Bucket=bucket, Key=key, Body=b"x" * size)
@@ -166,6 +173,7 @@ def test_ls_and_du(s3cmd: S3cmd, bucket: str) -> None:
     assert du[:3] == ["10", "4", "objects"]
 
 
+@http_only
 def test_del_recursive(s3cmd: S3cmd, bucket: str) -> None:
     for key in ["keep", "junk/1", "junk/2", "junk/sub/3"]:
         s3cmd.boto.put_object(Bucket=bucket, Key=key, Body=b"")
@@ -176,6 +184,7 @@ def test_del_recursive(s3cmd: S3cmd, bucket: str) -> None:
     assert _keys(s3cmd, bucket) == []
 
 
+@http_only
 def test_cp_and_mv(s3cmd: S3cmd, bucket: str) -> None:
     body = b"move me around"
     s3cmd.boto.put_object(
@@ -222,6 +231,7 @@ def test_sync_both_ways(s3cmd: S3cmd, bucket: str, tmp_path: Path) -> None:
     assert _tree(down) == _tree(up)
 
 
+@http_only
 def test_sync_multipart_file_is_not_recopied(s3cmd: S3cmd, bucket: str, tmp_path: Path) -> None:
     """A multipart ETag is not an MD5; s3cmd falls back on its own s3cmd-attrs MD5."""
     up = tmp_path / "up"
@@ -233,3 +243,80 @@ def test_sync_multipart_file_is_not_recopied(s3cmd: S3cmd, bucket: str, tmp_path
     assert head["ETag"].strip('"').endswith("-2")
     out = s3cmd("sync", "--multipart-chunk-size-mb=5", f"{up}/", f"s3://{bucket}/")
     assert "upload:" not in out
+
+
+def test_put_from_stdin_multipart(s3cmd: S3cmd, bucket: str) -> None:
+    data = os.urandom(7 * 1000 * 1000)
+    run(
+        s3cmd.argv("put", "--multipart-chunk-size-mb=5", "-", f"s3://{bucket}/stdin.bin"),
+        env=s3cmd.env,
+        input_bytes=data,
+        server=s3cmd.target.server,
+    )
+    head = s3cmd.boto.head_object(Bucket=bucket, Key="stdin.bin")
+    assert head["ContentLength"] == len(data)
+    assert head["ETag"].strip('"').endswith("-2")
+    assert s3cmd.boto.get_object(Bucket=bucket, Key="stdin.bin")["Body"].read() == data
+
+
+@http_only
+def test_modify_replaces_metadata_in_place(s3cmd: S3cmd, bucket: str) -> None:
+    data = b"modify my headers"
+    s3cmd.boto.put_object(Bucket=bucket, Key="m", Body=data, ContentType="text/plain")
+    s3cmd(
+        "modify", "--add-header=x-amz-meta-added:yes", "--mime-type=text/x-new", f"s3://{bucket}/m"
+    )
+    head = s3cmd.boto.head_object(Bucket=bucket, Key="m")
+    assert head["Metadata"]["added"] == "yes"
+    assert head["ContentType"] == "text/x-new"
+    assert head["ETag"] == f'"{hashlib.md5(data).hexdigest()}"'
+
+
+@http_only
+def test_multipart_list_and_abort(s3cmd: S3cmd, bucket: str) -> None:
+    upload_id = s3cmd.boto.create_multipart_upload(Bucket=bucket, Key="pending")["UploadId"]
+    listing = s3cmd("multipart", f"s3://{bucket}")
+    assert upload_id in listing
+    assert f"s3://{bucket}/pending" in listing
+    s3cmd("abortmp", f"s3://{bucket}/pending", upload_id)
+    assert upload_id not in s3cmd("multipart", f"s3://{bucket}")
+    assert s3cmd.boto.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+
+def test_signurl(s3cmd: S3cmd, bucket: str) -> None:
+    """s3cmd signs URLs with query-string SigV2 even when it signs requests with SigV4."""
+    s3cmd.boto.put_object(Bucket=bucket, Key="signed", Body=b"signed by s3cmd")
+    url = s3cmd("signurl", f"s3://{bucket}/signed", "+120").strip()
+    verify: ssl.SSLContext | bool = True
+    if s3cmd.target.ca_path is not None:
+        verify = ssl.create_default_context(cafile=str(s3cmd.target.ca_path))
+    with httpx.Client(verify=verify, trust_env=False) as http:
+        response = http.get(url)
+    assert response.status_code == 200, response.text
+    assert response.content == b"signed by s3cmd"
+
+
+@http_only
+def test_special_character_keys_sync(s3cmd: S3cmd, bucket: str, tmp_path: Path) -> None:
+    names = [
+        "space key.txt",
+        "plus+key.txt",
+        "percent%41key.txt",
+        "ünïcödé ключ.txt",
+        "amp&eq=q?.txt",
+        "brackets[1]{2}.txt",
+        "hash#.txt",
+    ]
+    files = {name: name.encode() for name in names}
+    up = tmp_path / "up"
+    _write_tree(up, files)
+    s3cmd("sync", f"{up}/", f"s3://{bucket}/k/")
+    assert sorted(_keys(s3cmd, bucket)) == sorted(f"k/{n}" for n in names)
+    assert "upload:" not in s3cmd("sync", f"{up}/", f"s3://{bucket}/k/")
+    down = tmp_path / "down"
+    down.mkdir()
+    s3cmd("sync", f"s3://{bucket}/k/", f"{down}/")
+    assert _tree(down) == files
+    s3cmd("del", f"s3://{bucket}/k/plus+key.txt")
+    s3cmd("del", f"s3://{bucket}/k/space key.txt")
+    assert len(_keys(s3cmd, bucket)) == len(names) - 2
