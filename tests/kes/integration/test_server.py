@@ -328,7 +328,10 @@ def test_client_follows_the_audit_log(lt: LoopThread, pki: PKI) -> None:
                         return
 
             task = asyncio.create_task(follow())
-            await asyncio.sleep(0.3)
+            for _ in range(500):  # until the server has registered the subscriber
+                if s.server.audit.stream.active:
+                    break
+                await asyncio.sleep(0.01)
             await actor.create_key("followed")
             await asyncio.wait_for(task, 5)
             return events
