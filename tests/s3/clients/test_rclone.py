@@ -210,6 +210,20 @@ def test_server_side_copy_and_move(rclone: Rclone, bucket: str) -> None:
     assert got["Metadata"].get("k") == "v"
 
 
+def test_server_side_multipart_copy(rclone: Rclone, bucket: str, big_file: Path) -> None:
+    """Above --s3-copy-cutoff rclone copies with UploadPartCopy and byte ranges."""
+    rclone.out("copyto", *MULTIPART_FLAGS, str(big_file), f"other:{bucket}/big.bin")
+    log = rclone.log(
+        "copyto", "--s3-copy-cutoff", "5M", f"other:{bucket}/big.bin", f"other:{bucket}/copy.bin"
+    )
+    assert "Copied (server-side copy)" in log
+    head = rclone.boto.head_object(Bucket=bucket, Key="copy.bin")
+    assert head["ContentLength"] == big_file.stat().st_size
+    assert head["ETag"].strip('"').endswith("-4")
+    body = rclone.boto.get_object(Bucket=bucket, Key="copy.bin")["Body"].read()
+    assert hashlib.md5(body).hexdigest() == md5_file(big_file)
+
+
 def test_delete(rclone: Rclone, bucket: str) -> None:
     for key in ["keep.txt", "tmp/a.log", "tmp/b.txt", "tmp/c/d.log"]:
         rclone.boto.put_object(Bucket=bucket, Key=key, Body=b"")
