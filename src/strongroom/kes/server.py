@@ -375,11 +375,9 @@ def run(config_path: str, overrides: Overrides = Overrides()) -> None:
     settings = settings_from_config(config, overrides)
     server = KeyServer(settings)
     banner = None if overrides.quiet else _banner
-    # A long-running server: move start-up objects out of the collector's way and collect
-    # young objects less often (requests allocate many short-lived ones).
+    # A long-running server: move start-up objects out of the collector's way.
     gc.collect()
     gc.freeze()
-    gc.set_threshold(20_000, 20, 20)
     try:
         import uvloop
 
