@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+
 from strongroom.cli.main import cli as strongroom_cli
 from tests.support.s3server import ACCESS_KEY, SECRET_KEY, S3Server, free_port
 
@@ -53,9 +54,7 @@ class Strongroom:
         return result
 
     def process(self, *args: str) -> subprocess.CompletedProcess[bytes]:
-        env = {
-            k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "STRONGROOM_"))
-        }
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "STRONGROOM_"))}
         env.update({"STRONGROOM_CONFIG_DIR": str(self.config_dir), **self.env})
         return subprocess.run(
             [sys.executable, "-m", "strongroom", *args],

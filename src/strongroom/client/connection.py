@@ -9,6 +9,7 @@ alias's CA file; ``insecure`` turns verification off.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import warnings
 from typing import Any
@@ -54,8 +55,15 @@ def quiet_insecure_warnings() -> None:
     warnings.filterwarnings("ignore", category=InsecureRequestWarning)
 
 
-def make_s3_client(alias: Alias) -> Any:
+@functools.cache
+def _session() -> Any:
+    """One boto3 session per process: its loader caches the S3 model (~150 ms per client)."""
     import boto3  # type: ignore[import-untyped]
+
+    return boto3.session.Session()
+
+
+def make_s3_client(alias: Alias) -> Any:
     from botocore.config import Config  # type: ignore[import-untyped]
 
     if not alias.access_key or not alias.secret_key:
@@ -71,8 +79,7 @@ def make_s3_client(alias: Alias) -> Any:
         user_agent_extra=f"strongroom-client/{__version__}",
         max_pool_connections=16,
     )
-    session = boto3.session.Session()
-    return session.client(
+    client = _session().client(
         "s3",
         endpoint_url=alias.url,
         aws_access_key_id=alias.access_key,
@@ -81,6 +88,21 @@ def make_s3_client(alias: Alias) -> Any:
         verify=verify_setting(alias),
         config=config,
     )
+    _no_expect_continue(client)
+    return client
+
+
+def _no_expect_continue(client: Any) -> None:
+    """Send bodies without ``Expect: 100-continue`` (as mc does).
+
+    botocore keeps the status line of a final response received instead of ``100 Continue``
+    in its connection, and the next ``Expect`` request on that keep-alive connection then
+    reads a stale status and hangs. A server may lawfully answer an ``Expect`` request at
+    once (an empty body, an early error), so the client does not ask.
+    """
+    from botocore.handlers import add_expect_header  # type: ignore[import-untyped]
+
+    client.meta.events.unregister("before-call.s3", add_expect_header)
 
 
 class Connections:
