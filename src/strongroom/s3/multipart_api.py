@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 
 from strongroom.crypto import dare
 from strongroom.net.streaming import Response
-from strongroom.s3 import conditions, objectmeta, sse
+from strongroom.s3 import checksums, conditions, objectmeta, sse
 from strongroom.s3.bucket_api import owner_xml, require_bucket
 from strongroom.s3.context import Ctx
 from strongroom.s3.errors import S3Error
@@ -65,6 +66,7 @@ async def create_upload(ctx: Ctx) -> Response:
     check_object_key(ctx.key)
     await require_bucket(ctx)
     meta = objectmeta.from_headers(ctx.headers)
+    checksum_headers_out = _checksum_choice(ctx, meta)
     requested = await requested_sse(ctx)
     object_key = None
     if requested.kind is not sse.Kind.NONE:
@@ -84,7 +86,31 @@ async def create_upload(ctx: Ctx) -> Response:
             element("UploadId", upload.upload_id),
         ],
     )
-    return ctx.response(200, body, sse.response_headers(object_key, meta), xml=True)
+    headers = sse.response_headers(object_key, meta) + checksum_headers_out
+    return ctx.response(200, body, headers, xml=True)
+
+
+def _checksum_choice(ctx: Ctx, meta: dict[str, str]) -> list[tuple[str, str]]:
+    """x-amz-checksum-algorithm/-type of CreateMultipartUpload, remembered with the upload."""
+    raw = ctx.headers.get("x-amz-checksum-algorithm")
+    if not raw:
+        return []
+    algorithm = raw.strip().lower()
+    if not checksums.supported(algorithm):
+        raise S3Error("InvalidRequest", f"Checksum algorithm {raw} is not supported.")
+    default = "FULL_OBJECT" if algorithm == "crc64nvme" else "COMPOSITE"
+    kind = ctx.headers.get("x-amz-checksum-type", default).strip().upper()
+    if kind not in ("COMPOSITE", "FULL_OBJECT"):
+        raise S3Error("InvalidRequest", "The x-amz-checksum-type header is invalid.")
+    if (kind == "FULL_OBJECT" and algorithm in ("sha1", "sha256")) or (
+        kind == "COMPOSITE" and algorithm == "crc64nvme"
+    ):
+        raise S3Error(
+            "InvalidRequest", f"The {kind} checksum type cannot be used with {algorithm.upper()}."
+        )
+    meta[objectmeta.CHECKSUM_ALGORITHM] = algorithm
+    meta[objectmeta.CHECKSUM_TYPE] = kind
+    return [("x-amz-checksum-algorithm", algorithm.upper()), ("x-amz-checksum-type", kind)]
 
 
 async def upload_key(ctx: Ctx, upload: UploadRecord) -> sse.ObjectKey | None:
@@ -110,6 +136,7 @@ async def upload_part(ctx: Ctx) -> Response:
         part_number=number,
         max_size=MAX_PART_SIZE,
         md5=needs_md5(ctx, object_key),
+        also=_upload_algorithms(upload),
     )
     etag = finish_segment(ctx, received, object_key)
     await _store_part(ctx, upload, received.segment)
@@ -117,6 +144,11 @@ async def upload_part(ctx: Ctx) -> Response:
     headers.extend(checksum_headers(received.checksums))
     headers.extend(sse.response_headers(object_key, upload.meta))
     return ctx.response(200, headers=headers)
+
+
+def _upload_algorithms(upload: UploadRecord) -> tuple[str, ...]:
+    algorithm = upload.meta.get(objectmeta.CHECKSUM_ALGORITHM)
+    return (algorithm,) if algorithm else ()
 
 
 async def _store_part(ctx: Ctx, upload: UploadRecord, segment: Segment) -> None:
@@ -174,12 +206,15 @@ async def complete_upload(ctx: Ctx) -> Response:
     root = parse(await ctx.request.body.read_all(MAX_COMPLETE_BODY))
     if root.tag != "CompleteMultipartUpload":
         raise S3Error("MalformedXML")
+    algorithm = upload.meta.get(objectmeta.CHECKSUM_ALGORITHM, "")
     requested: list[tuple[int, str]] = []
+    claimed: list[str] = []
     for part in root.findall("Part"):
         raw_number = text(part, "PartNumber")
         if not raw_number.isdigit():
             raise S3Error("MalformedXML")
         requested.append((int(raw_number), text(part, "ETag").strip().strip('"')))
+        claimed.append(text(part, f"Checksum{algorithm.upper()}") if algorithm else "")
     if not requested:
         raise S3Error("MalformedXML", "You must specify at least one part")
     numbers = [n for n, _ in requested]
@@ -188,10 +223,9 @@ async def complete_upload(ctx: Ctx) -> Response:
     stored = {p.segment.part_number: p.segment for p in ctx.storage.list_parts(upload.upload_id)}
     kind = sse.kind_of(upload.meta)
     object_key = None
-    if kind is sse.Kind.SSE_S3:  # SSE-S3 part ETags are sealed MD5s: unseal to compare
-        object_key = await sse.unseal(
-            ctx.services.config.kms, upload.meta, ctx.bucket, ctx.key, None
-        )
+    # SSE-S3 part ETags are sealed MD5s, and sealed part checksums need the key too.
+    if kind is sse.Kind.SSE_S3 or (algorithm and kind is not sse.Kind.NONE):
+        object_key = await upload_key(ctx, upload)
     segments: list[Segment] = []
     client_etags: list[str] = []
     for index, (number, etag) in enumerate(requested):
@@ -208,7 +242,24 @@ async def complete_upload(ctx: Ctx) -> Response:
     digest = hashlib.md5(b"".join(bytes.fromhex(e) for e in client_etags))  # noqa: S324
     etag = f"{digest.hexdigest()}-{len(segments)}"
     size = sum(s.plain_size for s in segments)
-    record = ObjectRecord(ctx.bucket, ctx.key, size, etag, time.time(), dict(upload.meta), segments)
+    meta = dict(upload.meta)
+    result_checksums: list[str] = []
+    if algorithm:
+        value, checksum_type = _object_checksum(algorithm, upload, segments, claimed, object_key)
+        expected = ctx.headers.get(checksums.checksum_header(algorithm))
+        if expected is not None and expected.strip() != value:
+            raise S3Error(
+                "BadDigest",
+                f"The {algorithm.upper()} you specified did not match the calculated checksum.",
+            )
+        plain = {algorithm.upper(): value}
+        kept = sse.seal_checksums(object_key, plain) if object_key is not None else plain
+        meta[objectmeta.CHECKSUMS] = json.dumps(kept)
+        result_checksums = [
+            element(f"Checksum{algorithm.upper()}", value),
+            element("ChecksumType", checksum_type),
+        ]
+    record = ObjectRecord(ctx.bucket, ctx.key, size, etag, time.time(), meta, segments)
     if len(segments) == 1 and segments[0].data is not None:
         pass  # a single small part stays inline
     elif any(s.data is not None for s in segments):
@@ -227,9 +278,35 @@ async def complete_upload(ctx: Ctx) -> Response:
             element("Bucket", ctx.bucket),
             element("Key", ctx.key),
             element("ETag", f'"{etag}"'),
+            *result_checksums,
         ],
     )
     return ctx.response(200, body, xml=True)
+
+
+def _object_checksum(
+    algorithm: str,
+    upload: UploadRecord,
+    segments: list[Segment],
+    claimed: list[str],
+    object_key: sse.ObjectKey | None,
+) -> tuple[str, str]:
+    """The object checksum of a multipart upload from its parts' checksums."""
+    name = algorithm.upper()
+    values: list[str] = []
+    for segment, client_value in zip(segments, claimed, strict=True):
+        value = sse.open_checksums(object_key, segment.checksums).get(name)
+        if value is None or (client_value and client_value != value):
+            raise S3Error(
+                "InvalidPart",
+                f"The checksum of part {segment.part_number} is missing or does not match.",
+            )
+        values.append(value)
+    checksum_type = upload.meta.get(objectmeta.CHECKSUM_TYPE, "COMPOSITE")
+    if checksum_type == "FULL_OBJECT":
+        pairs = [(v, seg.plain_size) for v, seg in zip(values, segments, strict=True)]
+        return checksums.full_object_crc(algorithm, pairs), checksum_type
+    return checksums.composite_checksum(algorithm, values), checksum_type
 
 
 def _spill_inline_parts(ctx: Ctx, segments: list[Segment]) -> list[Segment]:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import time
 from urllib.parse import unquote, urlencode
 
 from strongroom.crypto import dare
 from strongroom.net.streaming import Response
-from strongroom.s3 import conditions, objectmeta, sse, sse_config
+from strongroom.s3 import checksums, conditions, objectmeta, sse, sse_config
 from strongroom.s3.bucket_api import owner_id, owner_xml, require_bucket
 from strongroom.s3.context import Ctx
 from strongroom.s3.errors import S3Error
@@ -188,9 +189,8 @@ def _object_response(
             status = 206
             headers.append(("Content-Range", f"bytes {first}-{last}/{size}"))
     checksum_mode = ctx.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED"
-    if checksum_mode and status == 200 and len(record.segments) == 1:
-        stored = sse.open_checksums(object_key, record.segments[0].checksums)
-        headers.extend(checksum_headers(stored))
+    if checksum_mode and status == 200:
+        headers.extend(_stored_checksums(record, object_key))
     objectmeta.apply_overrides(headers, ctx.query)
     length = last - first + 1 if size else 0
     if head or length == 0:
@@ -206,6 +206,26 @@ def _object_response(
             "InternalError", "The requested object was modified and may be compromised"
         ) from None
     return Response(status, headers, stream, content_length=length, on_done=opened.closer())
+
+
+def _stored_checksums(
+    record: ObjectRecord, object_key: sse.ObjectKey | None
+) -> list[tuple[str, str]]:
+    """The object's checksum headers for x-amz-checksum-mode: ENABLED."""
+    if record.multipart:
+        raw = record.meta.get(objectmeta.CHECKSUMS)
+        if not raw:
+            return []
+        values = sse.open_checksums(object_key, json.loads(raw))
+        kind = record.meta.get(objectmeta.CHECKSUM_TYPE, "COMPOSITE")
+    elif len(record.segments) == 1:
+        values = sse.open_checksums(object_key, record.segments[0].checksums)
+        kind = "FULL_OBJECT"
+    else:
+        return []
+    if not values:
+        return []
+    return [*checksum_headers(values), ("x-amz-checksum-type", kind)]
 
 
 def _part_range(record: ObjectRecord, raw: str) -> tuple[int, int]:
@@ -345,7 +365,9 @@ async def copy_object(ctx: Ctx) -> Response:
             "without changing the object's metadata, storage class, website redirect location "
             "or encryption attributes.",
         )
-    if not encrypted:
+    algorithms = _copy_checksum_algorithms(ctx)
+    result: list[str] = []
+    if not encrypted and not algorithms:
         if same:
             ok = await ctx.services.write(
                 ctx.storage.update_object_meta, ctx.bucket, ctx.key, source.etag, meta, now
@@ -362,14 +384,24 @@ async def copy_object(ctx: Ctx) -> Response:
             etag = source.etag
         headers: list[tuple[str, str]] = []
     else:
-        etag, headers = await _copy_reencrypted(
-            ctx, source, src_bucket, src_key, src_customer, destination, meta, now
+        etag, headers, values = await _copy_reencrypted(
+            ctx, source, src_bucket, src_key, src_customer, destination, meta, now, algorithms
         )
+        result.extend(element(f"Checksum{alg}", v) for alg, v in values.items())
     body = document(
         "CopyObjectResult",
-        [element("LastModified", iso8601(now)), element("ETag", f'"{etag}"')],
+        [element("LastModified", iso8601(now)), element("ETag", f'"{etag}"'), *result],
     )
     return ctx.response(200, body, headers, xml=True)
+
+
+def _copy_checksum_algorithms(ctx: Ctx) -> tuple[str, ...]:
+    raw = ctx.headers.get("x-amz-checksum-algorithm", "").strip().lower()
+    if not raw:
+        return ()
+    if not checksums.supported(raw):
+        raise S3Error("InvalidRequest", "Value for x-amz-checksum-algorithm header is invalid.")
+    return (raw,)
 
 
 def _copy_metadata(ctx: Ctx, source: ObjectRecord, directive: str) -> dict[str, str]:
@@ -433,7 +465,8 @@ async def _copy_reencrypted(
     destination: sse.Requested,
     meta: dict[str, str],
     now: float,
-) -> tuple[str, list[tuple[str, str]]]:
+    algorithms: tuple[str, ...] = (),
+) -> tuple[str, list[tuple[str, str]], dict[str, str]]:
     """Decrypt the source (if encrypted) and store it under a fresh object key (if requested)."""
     source_key = await unseal_for_read(ctx, source, src_bucket, src_key, src_customer)
     object_key = await new_key(ctx, destination)
@@ -442,7 +475,10 @@ async def _copy_reencrypted(
         transform = dare.DareEncryptor(object_key.key) if object_key is not None else None
         try:
             received = await store_plaintext(
-                ctx, opened.plaintext(source_key, 0, source.size - 1), transform=transform
+                ctx,
+                opened.plaintext(source_key, 0, source.size - 1),
+                transform=transform,
+                algorithms=algorithms,
             )
         except dare.DareError:
             raise S3Error(
@@ -458,7 +494,7 @@ async def _copy_reencrypted(
         ctx.bucket, ctx.key, segment.plain_size, segment.etag, now, meta, [segment]
     )
     await _publish(ctx, record)
-    return etag, sse.response_headers(object_key, meta)
+    return etag, sse.response_headers(object_key, meta), received.checksums
 
 
 def _link_segments(ctx: Ctx, segments: list[Segment]) -> list[Segment]:

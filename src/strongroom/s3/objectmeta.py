@@ -26,6 +26,10 @@ MAX_USER_METADATA = 2 * 1024
 DEFAULT_CONTENT_TYPE = "binary/octet-stream"
 TAGGING = "x-amz-tagging"
 MAX_TAGS = 10
+# Object-level checksums of multipart objects (JSON; sealed when the object is encrypted).
+CHECKSUMS = "x-internal-checksums"
+CHECKSUM_ALGORITHM = "x-internal-checksum-algorithm"  # set on uploads: CRC32, SHA256...
+CHECKSUM_TYPE = "x-internal-checksum-type"  # COMPOSITE or FULL_OBJECT
 
 # response-* query parameters of GetObject and the header each overrides.
 RESPONSE_OVERRIDES = {
@@ -46,6 +50,11 @@ def from_headers(headers: Mapping[str, str]) -> dict[str, str]:
         if name.startswith(USER_PREFIX):
             meta[name] = value
             user_size += len(name) - len(USER_PREFIX) + len(value)
+        elif name == "content-encoding":
+            # aws-chunked is the upload's framing, not the object's encoding (S3 drops it)
+            kept = [t.strip() for t in value.split(",") if t.strip().lower() != "aws-chunked"]
+            if kept:
+                meta[name] = ",".join(kept)
         elif name in STANDARD_HEADERS:
             meta[name] = value
     if user_size > MAX_USER_METADATA:

@@ -12,7 +12,6 @@ temp file.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -100,6 +99,7 @@ async def receive(
     part_number: int = 0,
     max_size: int = MAX_OBJECT_SIZE,
     md5: bool = True,
+    also: tuple[str, ...] = (),
 ) -> Received:
     """Receive the request body into a new segment. ``md5=False`` skips the MD5 pass (the
     ETag is then random, as for SSE-C and SSE-KMS) unless Content-MD5 asks for it."""
@@ -115,7 +115,7 @@ async def receive(
 
     decoder = ChunkedDecoder(auth, decoded_length=length) if auth.payload.is_chunked else None
     signed = auth.expected_sha256 if auth.payload is PayloadMode.SIGNED else None
-    checksummer = Checksummer.from_headers(ctx.headers, expected_sha256=signed, md5=md5)
+    checksummer = Checksummer.from_headers(ctx.headers, expected_sha256=signed, md5=md5, also=also)
     md5 = md5 or "content-md5" in ctx.headers
     sink = _Sink(ctx)
     received = 0
@@ -157,25 +157,28 @@ async def store_plaintext(
     *,
     transform: Transform | None = None,
     part_number: int = 0,
+    algorithms: tuple[str, ...] = (),
 ) -> Received:
-    """Store plaintext produced by the server itself (copies): MD5 for the ETag, the optional
-    transform, then the same inline-or-file sink as uploads."""
-    md5 = hashlib.md5()  # noqa: S324 - the ETag is MD5 by protocol
+    """Store plaintext produced by the server itself (copies): MD5 for the ETag and any
+    requested checksums, the optional transform, then the same sink as uploads."""
+    checksummer = Checksummer(algorithms)
     sink = _Sink(ctx)
     size = 0
     try:
         for chunk in chunks:
-            md5.update(chunk)
+            checksummer.update(chunk)
             size += len(chunk)
             sink.write(transform.update(chunk) if transform is not None else chunk)
             await asyncio.sleep(0)  # let other connections move between megabytes
         if transform is not None:
             sink.write(transform.finalize())
+        etag = checksummer.etag()
+        values = {a.upper(): v for a, v in checksummer.checksums().items()}
         segment = Segment(
-            size=sink.size, plain_size=size, etag=md5.hexdigest(), part_number=part_number
+            size=sink.size, plain_size=size, etag=etag, part_number=part_number, checksums=values
         )
         segment = await sink.commit(segment)
     except BaseException:
         sink.discard()
         raise
-    return Received(segment, md5.hexdigest(), {})
+    return Received(segment, etag, dict(values))
