@@ -104,6 +104,9 @@ def cli(directory: Path, address: str, certs_dir: Path, workers: int) -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # the KES client's HTTP library would log every data-key request at INFO
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
     env = os.environ
     try:
         credentials, default = credentials_from_env(env)
