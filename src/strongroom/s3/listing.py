@@ -96,11 +96,11 @@ def _max_keys(ctx: Ctx) -> int:
     return min(value, MAX_KEYS)
 
 
-def _encoder(ctx: Ctx) -> tuple[str, str]:
+def _encoding(ctx: Ctx) -> str:
     encoding = ctx.query.get("encoding-type", "")
     if encoding and encoding != "url":
         raise S3Error("InvalidArgument", "Invalid Encoding Method specified in Request")
-    return encoding, encoding
+    return encoding
 
 
 def _enc(value: str, encoding: str) -> str:
@@ -150,7 +150,7 @@ async def list_objects_v1(ctx: Ctx) -> Response:
     prefix = query.get("prefix", "")
     delimiter = query.get("delimiter", "")
     marker = query.get("marker", "")
-    encoding, _ = _encoder(ctx)
+    encoding = _encoding(ctx)
     max_keys = _max_keys(ctx)
     page = walk(ctx.storage, ctx.bucket, prefix, delimiter, marker, max_keys)
     children = [
@@ -193,7 +193,7 @@ async def list_objects_v2(ctx: Ctx) -> Response:
     start_after = query.get("start-after", "")
     token = query.get("continuation-token")
     fetch_owner = query.get("fetch-owner", "").lower() == "true"
-    encoding, _ = _encoder(ctx)
+    encoding = _encoding(ctx)
     max_keys = _max_keys(ctx)
     after = _decode_token(token) if token is not None else start_after
     page = walk(ctx.storage, ctx.bucket, prefix, delimiter, after, max_keys)
@@ -227,7 +227,7 @@ async def list_object_versions(ctx: Ctx) -> Response:
     delimiter = query.get("delimiter", "")
     key_marker = query.get("key-marker", "")
     version_marker = query.get("version-id-marker", "")
-    encoding, _ = _encoder(ctx)
+    encoding = _encoding(ctx)
     max_keys = _max_keys(ctx)
     if version_marker and not key_marker:
         raise S3Error(
