@@ -6,14 +6,16 @@ credentials; responses are JSON. Errors come back as ``{"Code": ..., "Message": 
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from strongroom.client.aliases import Alias
 from strongroom.client.connection import CONNECT_TIMEOUT, quiet_insecure_warnings, verify_setting
-from strongroom.client.errors import ClientError, ConnectionFailed, error_for_code
+from strongroom.client.errors import ClientError, error_for_code, from_botocore
 
 __all__ = ["AdminClient", "KMSKeyStatus", "KMSStatus"]
 
@@ -77,6 +79,22 @@ class KMSKeyStatus:
         ]
 
 
+def _error_fields(body: bytes, status: int) -> tuple[str, str]:
+    """Code and message of an error response: JSON (admin API) or S3 XML (auth failures)."""
+    text = body.decode(errors="replace").strip()
+    try:
+        error = json.loads(body)
+        if isinstance(error, dict):
+            return str(error.get("Code") or f"HTTP{status}"), str(error.get("Message") or "")
+    except ValueError:
+        pass
+    code = re.search(r"<Code>([^<]*)</Code>", text)
+    message = re.search(r"<Message>([^<]*)</Message>", text)
+    if code:
+        return html.unescape(code.group(1)), html.unescape(message.group(1) if message else "")
+    return f"HTTP{status}", text[:200]
+
+
 class AdminClient:
     def __init__(self, alias: Alias, *, timeout: float = 30.0) -> None:
         self.alias = alias
@@ -88,7 +106,7 @@ class AdminClient:
         from botocore.auth import S3SigV4Auth  # type: ignore[import-untyped]
         from botocore.awsrequest import AWSRequest  # type: ignore[import-untyped]
         from botocore.credentials import Credentials  # type: ignore[import-untyped]
-        from botocore.exceptions import HTTPClientError  # type: ignore[import-untyped]
+        from botocore.exceptions import BotoCoreError  # type: ignore[import-untyped]
         from botocore.httpsession import URLLib3Session  # type: ignore[import-untyped]
 
         base = urlsplit(self.alias.url)
@@ -108,19 +126,13 @@ class AdminClient:
         target = self.alias.name
         try:
             response = session.send(request.prepare())
-        except HTTPClientError as exc:
-            raise ConnectionFailed(f"Unable to reach `{self.alias.url}`: {exc}") from None
+        except BotoCoreError as exc:
+            raise from_botocore(exc, "Unable to reach", self.alias.url) from None
         finally:
             session.close()
         body: bytes = response.content or b""
         if response.status_code >= 300:
-            code, message = f"HTTP{response.status_code}", body.decode(errors="replace").strip()
-            try:
-                error = json.loads(body)
-                code = str(error.get("Code") or code)
-                message = str(error.get("Message") or message)
-            except (ValueError, AttributeError):
-                pass
+            code, message = _error_fields(body, response.status_code)
             raise error_for_code(
                 code,
                 f"{action}: {message or 'request failed'}",
