@@ -563,3 +563,60 @@ def test_certificate_chains(srv: RunningServer, pki: PKI, people: dict[str, Clie
     with http(pki, ClientCert(people["minio"].key, two, people["minio"].identity)) as c:
         r = c.put(srv.url + "/v1/key/generate/minio-data")
     assert err(r) == (400, "tls: received more than one client certificate")
+
+
+R_KEY = base64.b64decode("dDHbTWgo+Yh3u804SYB5OyVMy6RiLeJYBQth1f6KlEU=")
+R_PLAIN = base64.b64decode("CLcJoykFCWZDkEIiUq9bJRqwCwW9ZDvdgu8EMA==")
+R2 = "s2gmfQHeGdlyL8x1yEWSACUV3GrSoz3t160hugMgzKWgyqesXDVUJ5Dw5Mt076rR1PNiU9X4YjLH14D8a81t2r2xsz4gVZac"
+R3 = "gO4woRIswAJdjUjW7z2ApsSQxJlwB24yjLrmH4eI7sB0uh5nfEJfk9ybTPFft5FRFaZCVBmzhx7OJs9n0WWtxH3sySIxecIK"
+J3 = {
+    "aead": "ChaCha20Poly1305",
+    "id": "66687aadf862bd776c8fc18b8e9f8e20",
+    "iv": "EC0eZp7Pqt+LnkOae5xaAg==",
+    "nonce": "X1ejXKmH/ugFZPkk",
+    "bytes": "wIGBTDs6aOvsqJfekZ0PYRT/OHyFX2TXqeNwl1SLXOI=",
+}
+M2 = (
+    "lbJYQ0hBQ0hBMjAtUE9MWTEzMDXZIDY2Njg3YWFkZjg2MmJkNzc2YzhmYzE4YjhlOWY4ZTIwxBBAr+aptD4x2+qfOhiE"
+    "rbnkxAxYs8RmNC1JJXD1hiHEIJ2KqM0jjkME7ndx8nyVseesN83Np0rM5ejVUun+fNFu"
+)
+
+
+def test_more_ciphertext_vectors_and_must_fail(
+    srv: RunningServer, pki: PKI, people: dict[str, ClientCert]
+) -> None:
+    async def flow(c: KESClient) -> None:
+        await c.import_key("r-aes", R_KEY, "AES256")
+        await c.import_key("r-chacha", R_KEY, "ChaCha20")
+        assert await c.decrypt("r-aes", base64.b64decode(R2), bytes(16)) == R_PLAIN
+        assert await c.decrypt("r-chacha", base64.b64decode(R3), bytes(16)) == R_PLAIN
+        # structured ChaCha20 ciphertexts under the (typeless, AES) zero key: the algorithm
+        # named in the ciphertext wins
+        for ct in (json.dumps(J3).encode(), base64.b64decode(M2)):
+            assert await c.decrypt("zero-key", ct) == bytes(16)
+        must_fail = [
+            ("r-aes", base64.b64decode(R2), b""),  # R2 with empty AD
+            ("zero-key", json.dumps({**J1, "aead": "AES-256-GCM"}).encode(), b""),
+            ("zero-key", json.dumps({**J1, "iv": "EjOY4JKqjIrPmQ5z1KSR8zlhggY="}).encode(), b""),
+            ("zero-key", json.dumps({**J2, "nonce": "SXAbms731/c="}).encode(), b""),
+            ("zero-key", json.dumps({**J1, "nonce": "efY+4kYF9n8="}).encode(), b""),
+            (
+                "zero-key",
+                json.dumps(
+                    {**J1, "bytes": "QTza1g5oX3f9cGJMbY1xJwWPj1F7R2VnNl6XpFKYQy0="}
+                ).encode(),
+                b"",
+            ),
+            ("zero-key", json.dumps(J1).encode().replace(b",", b"", 1), b""),
+            ("zero-key", b"", b""),
+            ("zero-key", bytes(20), b""),
+        ]
+        for name, ct, ad in must_fail:
+            with pytest.raises(KESDecryptError) as exc:
+                await c.decrypt(name, ct, ad)
+            assert (exc.value.status, exc.value.message) == (
+                400,
+                "decryption failed: ciphertext is not authentic",
+            )
+
+    call(srv, pki, people["admin"], flow)

@@ -409,3 +409,32 @@ def test_sighup_style_tls_reload_rotates_the_certificate(lt: LoopThread, tmp_pat
         assert served_cert() == after
     finally:
         s.stop()
+
+
+@pytest.mark.parametrize(
+    ("api_key", "identity"),
+    [
+        (
+            "kes:v1:ACQpoGqx3rHHjT938Hfu5hVVQJHZWSqVI2Xp1KlYxFVw",
+            "0426fa9a04bc2756b92fbe8a97e1a1e07b53ecf04ed33da22c33e5c9faeb8cbb",
+        ),
+        (
+            "kes:v1:AMxvd2uV1l5dDSRwuKZxSjuM5BDemlr+685+JAHA1TuJ",
+            "ab785e3b95d80d72cc9c27cb9fde886a0bf9068a69d40e3bd08a54e68c3f2bf7",
+        ),
+        (
+            "kes:v1:AGaV6VXHasF0FnaB60WdCOeTZ8eTIDikL4zlN16c8NAs",
+            "ea9826089311fe44d7590408ede9150f7c637b6cab0a91ee6fe1aa5d9fb366f6",
+        ),
+    ],
+)
+def test_identity_of_api_key_vectors(api_key: str, identity: str) -> None:
+    r = CliRunner().invoke(cli, ["identity", "of", api_key])
+    assert r.exit_code == 0 and r.output.strip() == identity
+
+
+def test_identity_of_invalid_api_key_fails() -> None:
+    r = CliRunner().invoke(
+        cli, ["identity", "of", "kes:v1:sbDvZFqUPFFwxRS4EkuoEb2nyyInkdKSUEYHXFHeTouW"]
+    )
+    assert r.exit_code == 1 and "Error:" in r.output
