@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from strongroom.cli.kes import cli
-from strongroom.kes.client import KESClient, KESUnavailableError
+from strongroom.kes.client import KESClient, KESError, KESUnavailableError
 from strongroom.kes.config import parse_config
 from strongroom.kes.keystore.mem import MemoryKeyStore
 from strongroom.kes.server import (
@@ -438,3 +438,28 @@ def test_identity_of_invalid_api_key_fails() -> None:
         cli, ["identity", "of", "kes:v1:sbDvZFqUPFFwxRS4EkuoEb2nyyInkdKSUEYHXFHeTouW"]
     )
     assert r.exit_code == 1 and "Error:" in r.output
+
+
+def test_client_reads_every_list_shape() -> None:
+    """ndjson (KES <= 2023, ours), the KES-HEAD JSON object, and the SEED identity map."""
+    from strongroom.kes.client import _lines
+
+    nd = httpx.Response(
+        200,
+        content=b'{"name":"b"}\n{"Name":"a"}\n',
+        headers={"content-type": "application/x-ndjson"},
+    )
+    assert _lines(nd, "name") == [{"name": "b"}, {"Name": "a"}]
+    head = httpx.Response(200, json={"names": ["x", "y"], "continue_at": ""})
+    assert _lines(head, "name") == [{"name": "x"}, {"name": "y"}]
+    ids = httpx.Response(200, json={"identities": ["i1"]})
+    assert _lines(ids, "identity") == [{"identity": "i1"}]
+    seed = httpx.Response(200, json={"abc": "minio"})
+    assert _lines(seed, "identity") == [{"identity": "abc", "policy": "minio"}]
+    broken = httpx.Response(
+        200,
+        content=b'{"name":"a"}\n{"error":"failed to list keys"}\n',
+        headers={"content-type": "application/x-ndjson"},
+    )
+    with pytest.raises(KESError, match="failed to list keys"):
+        _lines(broken, "name")
