@@ -638,13 +638,10 @@ def test_delete_objects(aws_http: Aws, http_bucket: str, tmp_path: Path) -> None
 # ------------------------------------------------------------------------ more aws s3 cases
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server bug: over HTTPS `aws s3 cp` sends PutObject with `Content-Encoding: "
-    "aws-chunked` (STREAMING-UNSIGNED-PAYLOAD-TRAILER); the server stores it, so HEAD/GET "
-    "return `Content-Encoding: aws-chunked` (`gzip,aws-chunked` with --content-encoding "
-    "gzip). S3 strips the aws-chunked token (objectmeta.from_headers)",
-)
+# Regression test for a server bug, now fixed: over HTTPS `aws s3 cp` sends PutObject
+# with `Content-Encoding: aws-chunked` (STREAMING-UNSIGNED-PAYLOAD-TRAILER); the server stores
+# it, so HEAD/GET return `Content-Encoding: aws-chunked` (`gzip,aws-chunked` with --content-
+# encoding gzip). S3 strips the aws-chunked token (objectmeta.from_headers)
 def test_cp_over_https_stores_no_aws_chunked_encoding(
     https_target: Target, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
 ) -> None:

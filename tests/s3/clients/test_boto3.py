@@ -91,13 +91,10 @@ def test_default_checksums_put_get(target: Target, bucket: str) -> None:
     assert head["ContentLength"] == len(data)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server bug: PutObject with `Content-Encoding: aws-chunked` (boto3's default over "
-    "HTTPS) stores the framing token as the object's Content-Encoding; HEAD/GET then return "
-    "`Content-Encoding: aws-chunked` (or `gzip,aws-chunked`). S3 strips `aws-chunked` "
-    "(objectmeta.from_headers keeps content-encoding verbatim)",
-)
+# Regression test for a server bug, now fixed: PutObject with `Content-Encoding: aws-
+# chunked` (boto3's default over HTTPS) stores the framing token as the object's Content-
+# Encoding; HEAD/GET then return `Content-Encoding: aws-chunked` (or `gzip,aws-chunked`). S3
+# strips `aws-chunked` (objectmeta.from_headers keeps content-encoding verbatim)
 @pytest.mark.parametrize("encoding", [None, "gzip"])
 def test_aws_chunked_is_not_a_stored_content_encoding(
     https_target: Target, encoding: str | None
@@ -175,15 +172,12 @@ def test_upload_download_file_multipart(
         assert part["Body"].read() == fh.read(5 * MIB)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server bug: a multipart upload created with x-amz-checksum-algorithm CRC32 "
-    "(boto3's default for upload_file) whose parts and CompleteMultipartUpload carry "
-    "ChecksumCRC32 yields no x-amz-checksum-crc32 on HEAD/GET with x-amz-checksum-mode: "
-    "ENABLED, nor ChecksumCRC32 in the CompleteMultipartUploadResult; S3 returns the "
-    "composite `<b64 crc32 of part crc32s>-N` (object_api only returns checksums for "
-    "single-segment objects; complete_upload ignores the per-part checksums)",
-)
+# Regression test for a server bug, now fixed: a multipart upload created with x-amz-
+# checksum-algorithm CRC32 (boto3's default for upload_file) whose parts and
+# CompleteMultipartUpload carry ChecksumCRC32 yields no x-amz-checksum-crc32 on HEAD/GET with
+# x-amz-checksum-mode: ENABLED, nor ChecksumCRC32 in the CompleteMultipartUploadResult; S3
+# returns the composite `<b64 crc32 of part crc32s>-N` (object_api only returns checksums for
+# single-segment objects; complete_upload ignores the per-part checksums)
 def test_multipart_composite_checksum(target: Target, bucket: str) -> None:
     s3 = _client(target)
     parts = [b"a" * (5 * MIB), b"b" * (5 * MIB), b"tail"]
@@ -192,6 +186,139 @@ def test_multipart_composite_checksum(target: Target, bucket: str) -> None:
     expected = f"{_crc32(raw)}-3"
     head = s3.head_object(Bucket=bucket, Key="mp", ChecksumMode="ENABLED")
     assert head.get("ChecksumCRC32") == expected
+    assert head.get("ChecksumType") == "COMPOSITE"
+    got = s3.get_object(Bucket=bucket, Key="mp", ChecksumMode="ENABLED")
+    assert got.get("ChecksumCRC32") == expected
+    assert got["Body"].read() == b"".join(parts)
+    # one part asked for by number carries that part's own checksum
+    part = s3.get_object(Bucket=bucket, Key="mp", ChecksumMode="ENABLED", PartNumber=3)
+    assert part["Body"].read() == b"tail"
+
+
+# Regression test for a server bug, now fixed: CompleteMultipartUpload accepts a
+# <ChecksumSHA256> for a part that differs from the checksum the part was uploaded with; S3 and
+# MinIO answer 400 InvalidPart (multipart_api.complete_upload compares only PartNumber and ETag)
+def test_complete_rejects_wrong_part_checksum(target: Target, bucket: str) -> None:
+    s3 = _client(target)
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="mpc", ChecksumAlgorithm="SHA256")
+    part = s3.upload_part(
+        Bucket=bucket,
+        Key="mpc",
+        UploadId=upload["UploadId"],
+        PartNumber=1,
+        Body=b"x" * 10,
+        ChecksumAlgorithm="SHA256",
+    )
+    wrong = base64.b64encode(hashlib.sha256(b"not the part").digest()).decode()
+    with pytest.raises(ClientError) as info:
+        s3.complete_multipart_upload(
+            Bucket=bucket,
+            Key="mpc",
+            UploadId=upload["UploadId"],
+            MultipartUpload={
+                "Parts": [{"PartNumber": 1, "ETag": part["ETag"], "ChecksumSHA256": wrong}]
+            },
+        )
+    assert info.value.response["Error"]["Code"] == "InvalidPart"
+
+
+# Regression test for a server bug, now fixed: CopyObject ignores x-amz-checksum-
+# algorithm (boto3 ChecksumAlgorithm=SHA256): the CopyObjectResult has no ChecksumSHA256 and the
+# copy has no checksum on HEAD with x-amz-checksum-mode; S3/MinIO compute the requested checksum
+# of the copy (object_api copy path)
+def test_copy_object_with_checksum_algorithm(target: Target, bucket: str) -> None:
+    s3 = _client(target)
+    data = b"copy with a new checksum"
+    s3.put_object(Bucket=bucket, Key="src", Body=data)
+    expected = base64.b64encode(hashlib.sha256(data).digest()).decode()
+    res = s3.copy_object(
+        Bucket=bucket,
+        Key="dst",
+        CopySource={"Bucket": bucket, "Key": "src"},
+        ChecksumAlgorithm="SHA256",
+    )
+    assert res["CopyObjectResult"].get("ChecksumSHA256") == expected
+    head = s3.head_object(Bucket=bucket, Key="dst", ChecksumMode="ENABLED")
+    assert head.get("ChecksumSHA256") == expected
+
+
+def _full_object_upload(
+    s3: Any, bucket: str, key: str, parts: list[bytes]
+) -> tuple[str, list[Any]]:
+    upload = s3.create_multipart_upload(
+        Bucket=bucket, Key=key, ChecksumAlgorithm="CRC32", ChecksumType="FULL_OBJECT"
+    )
+    assert upload.get("ChecksumAlgorithm") == "CRC32"
+    assert upload.get("ChecksumType") == "FULL_OBJECT"
+    done = []
+    for number, data in enumerate(parts, 1):
+        res = s3.upload_part(
+            Bucket=bucket,
+            Key=key,
+            UploadId=upload["UploadId"],
+            PartNumber=number,
+            Body=data,
+            ChecksumAlgorithm="CRC32",
+        )
+        assert res["ChecksumCRC32"] == _crc32(data)
+        done.append(
+            {"PartNumber": number, "ETag": res["ETag"], "ChecksumCRC32": res["ChecksumCRC32"]}
+        )
+    return upload["UploadId"], done
+
+
+def test_multipart_full_object_checksum(target: Target, bucket: str) -> None:
+    """ChecksumType=FULL_OBJECT (what newer SDKs and the CRT use for CRC uploads)."""
+    s3 = _client(target)
+    parts = [b"a" * (5 * MIB), b"b" * 100]
+    full = _crc32(b"".join(parts))
+    upload_id, done = _full_object_upload(s3, bucket, "full", parts)
+    res = s3.complete_multipart_upload(
+        Bucket=bucket,
+        Key="full",
+        UploadId=upload_id,
+        MultipartUpload={"Parts": done},
+        ChecksumCRC32=full,
+        ChecksumType="FULL_OBJECT",
+    )
+    assert res.get("ChecksumCRC32") == full
+    head = s3.head_object(Bucket=bucket, Key="full", ChecksumMode="ENABLED")
+    assert head.get("ChecksumCRC32") == full
+    assert head.get("ChecksumType") == "FULL_OBJECT"
+    got = s3.get_object(Bucket=bucket, Key="full", ChecksumMode="ENABLED")
+    assert got["Body"].read() == b"".join(parts)  # botocore validates the full CRC32
+
+
+# Regression test for a server bug, now fixed: CompleteMultipartUpload of a FULL_OBJECT CRC32
+# upload accepts an x-amz-checksum-crc32 that is not the CRC32 of the assembled object (200,
+# object created); S3 refuses it with 400 (BadDigest) and creates nothing
+# (multipart_api.complete_upload does not compare the client's full-object checksum)
+def test_multipart_full_object_checksum_mismatch(target: Target, bucket: str) -> None:
+    s3 = _client(target)
+    upload_id, done = _full_object_upload(s3, bucket, "bad-full", [b"zz"])
+    with pytest.raises(ClientError) as info:
+        s3.complete_multipart_upload(
+            Bucket=bucket,
+            Key="bad-full",
+            UploadId=upload_id,
+            MultipartUpload={"Parts": done},
+            ChecksumCRC32=_crc32(b"something else"),
+            ChecksumType="FULL_OBJECT",
+        )
+    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert info.value.response["Error"]["Code"] in ("BadDigest", "InvalidRequest", "InvalidPart")
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=bucket, Key="bad-full")
+
+
+def test_ranged_get_carries_no_full_object_checksum(target: Target, bucket: str) -> None:
+    """botocore asks for checksums on every GET; a 206 must not carry the whole object's
+    checksum, or botocore's validation of the partial body fails."""
+    s3 = _client(target)
+    s3.put_object(Bucket=bucket, Key="r", Body=b"0123456789" * 100)
+    got = s3.get_object(Bucket=bucket, Key="r", Range="bytes=0-9", ChecksumMode="ENABLED")
+    assert got["Body"].read() == b"0123456789"
+    assert "ChecksumCRC32" not in got
 
 
 def test_upload_fileobj_when_required_multipart(target: Target, bucket: str) -> None:
