@@ -77,3 +77,39 @@ def test_multipart_upload_and_download(sr: Strongroom, local: str, tmp_path: Pat
     assert stat["encryption"]["X-Amz-Server-Side-Encryption"] == "AES256"
     sr.ok("cp", f"local/{local}/big.bin", str(tmp_path / "big.back"))
     assert (tmp_path / "big.back").read_bytes() == big.read_bytes()
+
+
+def test_progress_bar_on_a_real_terminal(sr: Strongroom, local: str, tmp_path: Path) -> None:
+    """On a pseudo-terminal cp draws the bar: file name, sizes, percentage and speed."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    (tmp_path / "test.file").write_bytes(os.urandom(3 * 1024 * 1024))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "STRONGROOM_"))}
+    env.update({"STRONGROOM_CONFIG_DIR": str(sr.config_dir), "COLUMNS": "120", "TERM": "xterm"})
+    master, slave = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "strongroom", "cp", str(tmp_path / "test.file"), f"local/{local}/"],
+        env=env,
+        stdout=slave,
+        stderr=slave,
+    )
+    os.close(slave)
+    output = b""
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        output += data
+    os.close(master)
+    assert process.wait(30) == 0, output
+    text = output.decode(errors="replace")
+    assert "test.file" in text
+    assert "3.0/3.0 MiB" in text
+    assert "100%" in text
+    assert "B/s" in text

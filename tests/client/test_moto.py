@@ -55,3 +55,29 @@ def test_copy_between_servers(sr: Strongroom, moto: Moto, local: str, tmp_path: 
     sr.ok("cp", f"local/{local}/f.bin", f"moto/{bucket}/f.bin")
     sr.ok("cp", f"moto/{bucket}/f.bin", f"local/{local}/back.bin")
     assert sr.ok("cat", f"local/{local}/back.bin").stdout_bytes == bytes(range(256)) * 100
+
+
+def test_keys_escaping_the_target_are_refused(sr: Strongroom, moto: Moto, tmp_path: Path) -> None:
+    """A hostile server's key `p/../../evil` must not write outside the target directory."""
+    import boto3
+    from botocore.config import Config
+
+    bucket = unique("moto")
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=moto.endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing-secret",
+        region_name="us-east-1",
+        config=Config(s3={"addressing_style": "path"}),
+    )
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="p/ok", Body=b"fine")
+    s3.put_object(Bucket=bucket, Key="p/../../evil", Body=b"evil")
+    sr.ok("alias", "set", "moto", moto.endpoint, "testing", "testing-secret")
+    out = tmp_path / "a" / "b" / "out"
+    result = sr("cp", "-r", f"moto/{bucket}/p/", str(out))
+    assert result.exit_code == 2, result.output
+    assert "refusing" in result.stderr
+    assert not (tmp_path / "a" / "evil").exists() and not (tmp_path / "a" / "b" / "evil").exists()
+    assert not out.exists()  # refused while planning: nothing written
