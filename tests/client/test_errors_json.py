@@ -68,6 +68,15 @@ def test_missing_bucket(sr: Strongroom, server: S3Server, tmp_path: Path) -> Non
     assert error["status"] == "error"
     assert error["error"]["code"] == "NoSuchBucket"
     assert error["error"]["httpStatus"] == 404
+    assert error["error"]["type"] == "error"
+    assert error["error"]["cause"] == {
+        "message": "The specified bucket does not exist",
+        "error": {
+            "Code": "NoSuchBucket",
+            "Message": "The specified bucket does not exist",
+            "StatusCode": 404,
+        },
+    }
     (tmp_path / "f").write_bytes(b"x")
     upload = sr("cp", str(tmp_path / "f"), missing + "/f")
     assert upload.exit_code == 3 and "NoSuchBucket" in upload.stderr

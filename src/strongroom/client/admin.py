@@ -138,6 +138,7 @@ class AdminClient:
                 f"{action}: {message or 'request failed'}",
                 status=response.status_code,
                 target=target,
+                detail=message or None,
             )
         if not body.strip():
             return None

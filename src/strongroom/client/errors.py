@@ -66,12 +66,14 @@ class ClientError(Exception):
         code: str | None = None,
         status: int | None = None,
         target: str | None = None,
+        detail: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
         self.status = status
         self.target = target
+        self.detail = detail  # the server's own message, when there is one
 
     def __str__(self) -> str:
         text = self.message
@@ -81,13 +83,22 @@ class ClientError(Exception):
         return text
 
     def to_json(self) -> dict[str, Any]:
-        error: dict[str, Any] = {"message": self.message}
+        """mc's error shape (``message``, ``type``, ``cause``) plus ``code`` and ``httpStatus``."""
+        error: dict[str, Any] = {"message": self.message, "type": "error"}
         if self.code:
             error["code"] = self.code
         if self.status is not None:
             error["httpStatus"] = self.status
         if self.target:
             error["target"] = self.target
+        cause: dict[str, Any] = {"message": self.detail or self.message}
+        if self.code:
+            cause["error"] = {
+                "Code": self.code,
+                "Message": self.detail or "",
+                "StatusCode": self.status,
+            }
+        error["cause"] = cause
         return {"status": "error", "error": error}
 
 
@@ -108,7 +119,12 @@ class ConnectionFailed(ClientError):
 
 
 def error_for_code(
-    code: str, message: str, *, status: int | None = None, target: str | None = None
+    code: str,
+    message: str,
+    *,
+    status: int | None = None,
+    target: str | None = None,
+    detail: str | None = None,
 ) -> ClientError:
     """The exception class for an S3 (or admin API) error code."""
     cls: type[ClientError] = ClientError
@@ -116,7 +132,7 @@ def error_for_code(
         cls = NotFoundError
     elif code in _ACCESS_CODES:
         cls = AccessError
-    return cls(message, code=code, status=status, target=target)
+    return cls(message, code=code, status=status, target=target, detail=detail)
 
 
 def from_botocore(exc: Exception, action: str, target: str) -> ClientError:
@@ -134,7 +150,11 @@ def from_botocore(exc: Exception, action: str, target: str) -> ClientError:
             code, default = _STATUS_TEXT[code]
             message = message or default
         return error_for_code(
-            code, f"{where}: {message or 'request failed'}", status=status, target=target
+            code,
+            f"{where}: {message or 'request failed'}",
+            status=status,
+            target=target,
+            detail=message or None,
         )
     if isinstance(exc, bex.NoCredentialsError | bex.PartialCredentialsError):
         return UsageError(f"{where}: no credentials", target=target)
