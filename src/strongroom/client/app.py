@@ -8,8 +8,10 @@ errors included, on stdout; text errors go to stderr. Exit codes: see ``errors``
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import os
 import sys
 from collections.abc import Callable, Iterable
 from functools import cached_property
@@ -86,3 +88,9 @@ def run(app: App, body: Callable[[], T]) -> T:
     except KeyboardInterrupt:
         click.echo("strongroom: interrupted", err=True)
         sys.exit(130)
+    except BrokenPipeError:
+        # the reader went away (`strongroom cat ... | head`): stop quietly, as SIGPIPE would
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(141)

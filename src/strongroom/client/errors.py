@@ -174,7 +174,7 @@ def translate(action: str, target: str) -> Iterator[None]:
     """Turn botocore/boto3 failures inside the block into :class:`ClientError`."""
     try:
         yield
-    except ClientError:
+    except (ClientError, BrokenPipeError):
         raise
     except Exception as exc:
         cause = _botocore_cause(exc)
