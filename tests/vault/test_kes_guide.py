@@ -196,9 +196,8 @@ def test_policy_without_create(guide: Guide) -> None:
     try:
         r = guide.kes("key", "create", "minio-key-denied", "-k")
         assert r.exit_code == 1
-        # The store raises VaultPolicyError ("prohibited by policy: ..."); today the key server
-        # answers 502 "failed to create key" for it (mapping it to 403 is the key server's call).
-        assert r.stderr.startswith("Error: ")
+        # Vault's policy denies the write: the key server answers KES's 403 text.
+        assert r.stderr.strip() == "Error: prohibited by policy"
         assert guide.proc.poll() is None  # a clean error, the server lives on
         r = guide.kes("key", "dek", "minio-key-1", CONTEXT, "-k")
         assert r.exit_code == 0, r.output

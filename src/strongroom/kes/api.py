@@ -50,6 +50,7 @@ from strongroom.kes.errors import APIError
 from strongroom.kes.keystore.base import (
     KeyExistsError,
     KeyNotFoundError,
+    KeyStoreDeniedError,
     KeyStoreError,
     KeyStoreStatus,
     KeyStoreUnreachableError,
@@ -298,6 +299,9 @@ def _key_error(exc: KeyStoreError, on_other: APIError) -> APIError:
         return errors.KEY_NOT_FOUND
     if isinstance(exc, KeyExistsError):
         return errors.KEY_EXISTS
+    if isinstance(exc, KeyStoreDeniedError):
+        log.error("%s: %s", on_other.message, exc)
+        return errors.NOT_ALLOWED
     log.error("%s: %s: %s", on_other.message, type(exc).__name__, exc)
     return on_other
 

@@ -6,6 +6,7 @@ Keys are immutable: there is no update. Error hierarchy::
     KeyStoreError
     ├── KeyExistsError          create() of a name that is present
     ├── KeyNotFoundError        get()/delete() of a name that is absent
+    ├── KeyStoreDeniedError     the store's own access policy refuses (key server: 403)
     └── KeyStoreUnreachableError  network failure, sealed or down store (key server answers 5xx)
 
 Any other failure (for example a policy denial in Vault) is a plain ``KeyStoreError`` whose
@@ -27,6 +28,10 @@ class KeyExistsError(KeyStoreError):
 
 
 class KeyNotFoundError(KeyStoreError):
+    pass
+
+
+class KeyStoreDeniedError(KeyStoreError):
     pass
 
 

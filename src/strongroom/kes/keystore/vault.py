@@ -35,6 +35,7 @@ from typing import Any, Self
 from strongroom.kes.keystore.base import (
     KeyExistsError,
     KeyNotFoundError,
+    KeyStoreDeniedError,
     KeyStoreError,
     KeyStoreStatus,
     KeyStoreUnreachableError,
@@ -68,7 +69,7 @@ _CONSEQUENCE = {
 }
 
 
-class VaultPolicyError(KeyStoreError):
+class VaultPolicyError(KeyStoreDeniedError):
     """Vault's ACL policy denies the operation; the text starts with ``prohibited by policy``."""
 
 
