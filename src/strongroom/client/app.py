@@ -62,6 +62,10 @@ class App:
             )
         return target
 
+    def close(self) -> None:
+        if "conns" in self.__dict__:
+            self.conns.close()
+
     # -- output --------------------------------------------------------------------------------
 
     def emit(self, value: dict[str, Any], text: str | Iterable[str] | None) -> None:
@@ -94,3 +98,5 @@ def run(app: App, body: Callable[[], T]) -> T:
         with contextlib.suppress(OSError, ValueError):
             os.dup2(devnull, sys.stdout.fileno())
         sys.exit(141)
+    finally:
+        app.close()

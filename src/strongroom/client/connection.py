@@ -122,3 +122,9 @@ class Connections:
         if name not in self._clients:
             self._clients[name] = make_s3_client(self.alias(name))
         return self._clients[name]
+
+    def close(self) -> None:
+        """Close every client's connection pool."""
+        clients, self._clients = self._clients, {}
+        for client in clients.values():
+            client.close()
