@@ -182,3 +182,64 @@ def test_no_progress_bar_when_not_a_terminal() -> None:
     console = Console(file=io.StringIO(), force_terminal=False)
     assert isinstance(make_progress(True, console), NullProgress)
     assert isinstance(make_progress(False, Console(force_terminal=True)), NullProgress)
+
+
+_keys = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
+
+
+@given(
+    st.sampled_from(sorted(ALIASES)),
+    st.from_regex(r"[a-z0-9][a-z0-9.-]{2,20}", fullmatch=True),
+    _keys,
+)
+def test_parse_target_round_trip(alias: str, bucket: str, key: str) -> None:
+    target = parse_target(f"{alias}/{bucket}/{key}", ALIASES)
+    assert target == RemotePath(alias, bucket, key)
+    if key:
+        assert str(target) == f"{alias}/{bucket}/{key}"
+
+
+@given(st.text(max_size=60))
+def test_parse_target_never_crashes(text: str) -> None:
+    try:
+        target = parse_target(text, ALIASES)
+    except UsageError:
+        return
+    assert isinstance(target, RemotePath | LocalPath)
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=10),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+@given(st.one_of(_json, st.dictionaries(st.just("aliases"), _json)), st.booleans())
+def test_config_loader_fails_cleanly(
+    tmp_path_factory: pytest.TempPathFactory, document: object, raw: bool
+) -> None:
+    import json as jsonlib
+
+    from strongroom.client.aliases import AliasStore
+    from strongroom.client.errors import ClientError
+
+    directory = tmp_path_factory.mktemp("cfg")
+    text = jsonlib.dumps(document)
+    (directory / "config.json").write_text(text[: len(text) // 2] if raw else text)
+    try:
+        aliases = AliasStore(directory, environ={}).load()
+    except ClientError:
+        return
+    assert all(isinstance(a, Alias) for a in aliases.values())
+
+
+@given(st.text(max_size=120))
+def test_encryption_parser_fails_cleanly(text: str) -> None:
+    try:
+        enc = parse_encryption(sse_c=[text], kms=[text], aliases=ALIASES)
+    except UsageError:
+        return
+    assert all(len(key) == 32 for _, key in enc.sse_c)
