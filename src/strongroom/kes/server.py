@@ -182,6 +182,7 @@ class KeyServer:
         except Exception as exc:
             raise ServerError(f"failed to load the TLS key and certificate: {exc}") from None
         self._context = context
+        await self._check_keystore()
         await self._create_keys()
         self.cache.start()
         try:
@@ -212,6 +213,19 @@ class KeyServer:
             return False
         log.info("TLS key and certificate reloaded")
         return True
+
+    async def _check_keystore(self) -> None:
+        """Keystores that can check themselves (Vault: reachable, unsealed, login, policy) do so
+        now, so that a misconfigured store stops start-up with a clear message."""
+        check = getattr(self.settings.store, "check", None)
+        if check is None:
+            return
+        try:
+            warnings = await check()
+        except KeyStoreError as exc:
+            raise ServerError(f"the keystore is not usable: {exc}") from None
+        for warning in warnings or ():
+            log.warning("keystore: %s", warning)
 
     async def _create_keys(self) -> None:
         from strongroom.crypto.kes_crypto import SecretKey
