@@ -54,6 +54,10 @@ def test_alias_rm(sr: Strongroom) -> None:
     assert [a["alias"] for a in lines_json(sr.ok("alias", "ls", "--json"))] == ["two"]
     missing = sr("alias", "rm", "one")
     assert missing.exit_code == 3
+    # mc's long names
+    assert [a["alias"] for a in lines_json(sr.ok("alias", "list", "--json"))] == ["two"]
+    sr.ok("alias", "remove", "two")
+    assert sr.ok("alias", "list").stdout == ""
 
 
 def test_alias_set_prompts_for_keys(sr: Strongroom) -> None:

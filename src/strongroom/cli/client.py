@@ -180,6 +180,11 @@ def alias_rm(name: str, json_output: bool, config_dir: Path | None) -> None:
     run(app, body)
 
 
+# mc's long names
+alias.add_command(alias_ls, "list")
+alias.add_command(alias_rm, "remove")
+
+
 # -- buckets -------------------------------------------------------------------------------------
 
 
