@@ -9,6 +9,7 @@ Errors::
     ├── KMSKeyNotFoundError   -> S3 400 KMS.NotFoundException
     ├── KMSKeyExistsError     (create of an existing key; callers usually ignore it)
     ├── KMSDecryptError       the ciphertext or context is wrong -> fail closed, S3 error
+    ├── KMSNotSupportedError  the KMS cannot do this at all (e.g. create keys) -> 501
     └── KMSUnavailableError   -> S3 503: the KMS cannot be reached right now
 """
 
@@ -32,6 +33,10 @@ class KMSKeyExistsError(KMSError):
 
 
 class KMSDecryptError(KMSError):
+    pass
+
+
+class KMSNotSupportedError(KMSError):
     pass
 
 

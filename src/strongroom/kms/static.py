@@ -55,6 +55,7 @@ from strongroom.kms.base import (
     KMSError,
     KMSKeyExistsError,
     KMSKeyNotFoundError,
+    KMSNotSupportedError,
     KMSStatus,
 )
 
@@ -240,7 +241,7 @@ class StaticKMS:
     async def create_key(self, key_id: str) -> None:
         if key_id == self._key_id:
             raise KMSKeyExistsError(f"key '{key_id}' already exists")
-        raise KMSError("the built-in KMS has one static key and cannot create keys")
+        raise KMSNotSupportedError("the built-in KMS has one static key and cannot create keys")
 
     async def list_keys(self) -> list[str]:
         return [self._key_id]

@@ -289,7 +289,7 @@ class HttpConnection(asyncio.Protocol):
             path=path,
             query=query,
             headers=headers,
-            body=Body(self, length, expect and length != 0),
+            body=Body(self, length, expect),
             client=self._client,
             tls=self._tls,
             http_version=parser.get_http_version(),
@@ -441,6 +441,13 @@ class HttpConnection(asyncio.Protocol):
             lines.append("Connection: close")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
+        body_state = request.body
+        if body_state._continue_pending and body_state.received:
+            # Expect: 100-continue with a body we never had to ask for (empty, or already
+            # here): send the interim response anyway. Clients such as botocore otherwise
+            # read our final response as the interim one and desynchronise the connection.
+            body_state._continue_pending = False
+            transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         if no_body:
             transport.write(head)
             if not isinstance(body, bytes | list):

@@ -15,6 +15,7 @@ from strongroom.kms.base import (
     KMSError,
     KMSKeyExistsError,
     KMSKeyNotFoundError,
+    KMSNotSupportedError,
     KMSUnavailableError,
 )
 from strongroom.net.streaming import Response
@@ -53,6 +54,8 @@ def _kms_failure(ctx: Ctx, exc: KMSError) -> Response:
         return _error(ctx, 409, "kms:KeyAlreadyExists", str(exc))
     if isinstance(exc, KMSKeyNotFoundError):
         return _error(ctx, 404, "kms:KeyNotFound", str(exc))
+    if isinstance(exc, KMSNotSupportedError):
+        return _error(ctx, 501, "kms:NotSupported", str(exc))
     if isinstance(exc, KMSUnavailableError):
         return _error(ctx, 503, "kms:Unavailable", str(exc))
     return _error(ctx, 500, "kms:Error", str(exc))

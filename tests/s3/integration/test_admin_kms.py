@@ -65,3 +65,8 @@ def test_health_probes_are_anonymous(server: S3Server) -> None:
             assert response.status == 200
         finally:
             conn.close()
+
+
+def test_builtin_kms_cannot_create_other_keys(server: S3Server) -> None:
+    code, body = admin(server, "POST", "/minio/admin/v3/kms/key/create?key-id=another-key")
+    assert code == 501 and body["Code"] == "kms:NotSupported"

@@ -198,3 +198,18 @@ def test_https_roundtrip(tls_server: S3Server) -> None:
         context.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
     ):
         assert tls.version() in ("TLSv1.2", "TLSv1.3")
+
+
+def test_empty_put_keeps_boto3_connection_in_sync(server: S3Server, bucket: str) -> None:
+    """botocore sends Expect: 100-continue even for empty bodies and waits for the interim
+    response; without it, the next request on the connection used to hang."""
+    import time
+
+    s3 = server.client(read_timeout=5)
+    started = time.monotonic()
+    s3.put_object(Bucket=bucket, Key="empty", Body=b"")
+    s3.put_object(Bucket=bucket, Key="after", Body=b"x")
+    s3.put_object(Bucket=bucket, Key="empty2", Body=b"")
+    s3.put_object(Bucket=bucket, Key="after2", Body=b"y")
+    assert time.monotonic() - started < 4
+    assert s3.get_object(Bucket=bucket, Key="after2")["Body"].read() == b"y"
