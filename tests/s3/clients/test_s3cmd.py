@@ -320,3 +320,22 @@ def test_special_character_keys_sync(s3cmd: S3cmd, bucket: str, tmp_path: Path) 
     s3cmd("del", f"s3://{bucket}/k/plus+key.txt")
     s3cmd("del", f"s3://{bucket}/k/space key.txt")
     assert len(_keys(s3cmd, bucket)) == len(names) - 2
+
+
+def test_signature_v2(target: Target, tmp_path: Path) -> None:
+    """s3cmd with `signature_v2 = True` signs with AWS signature version 2 headers."""
+    s3cmd = S3cmd(target, tmp_path / "v2")
+    s3cmd.config.write_text(
+        s3cmd.config.read_text().replace("signature_v2 = False", "signature_v2 = True")
+    )
+    name = unique_bucket("s3cmdv2")
+    s3cmd("mb", f"s3://{name}")
+    src = tmp_path / "a b+c.txt"
+    src.write_bytes(b"signed with v2")
+    s3cmd("put", str(src), f"s3://{name}/dir/a b+c.txt")
+    assert "a b+c.txt" in s3cmd("ls", "-r", f"s3://{name}")
+    dst = tmp_path / "back"
+    s3cmd("get", f"s3://{name}/dir/a b+c.txt", str(dst))
+    assert dst.read_bytes() == b"signed with v2"
+    s3cmd("del", "--recursive", "--force", f"s3://{name}")
+    s3cmd("rb", f"s3://{name}")
