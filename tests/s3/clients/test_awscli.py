@@ -794,3 +794,50 @@ def test_list_uploads_and_parts_pagination(aws_http: Aws, http_bucket: str) -> N
     assert [(p["PartNumber"], p["Size"]) for p in parts["Parts"]] == [(n, n) for n in range(1, 5)]
     for key, upload_id in uploads:
         s3.abort_multipart_upload(Bucket=http_bucket, Key=key, UploadId=upload_id)
+
+
+def test_conditional_get_and_overrides(aws_http: Aws, http_bucket: str, tmp_path: Path) -> None:
+    etag = aws_http.boto.put_object(Bucket=http_bucket, Key="c", Body=b"conditional")["ETag"]
+    out = tmp_path / "out"
+    err = aws_http.fails(
+        "s3api",
+        "get-object",
+        "--bucket",
+        http_bucket,
+        "--key",
+        "c",
+        "--if-none-match",
+        etag,
+        str(out),
+    )
+    assert "304" in err
+    err = aws_http.fails(
+        "s3api",
+        "get-object",
+        "--bucket",
+        http_bucket,
+        "--key",
+        "c",
+        "--if-match",
+        '"0000"',
+        str(out),
+    )
+    assert "PreconditionFailed" in err
+    got = aws_http.json(
+        "s3api",
+        "get-object",
+        "--bucket",
+        http_bucket,
+        "--key",
+        "c",
+        "--if-match",
+        etag,
+        "--response-content-type",
+        "text/x-override",
+        "--response-content-disposition",
+        'attachment; filename="c.txt"',
+        str(out),
+    )
+    assert got["ContentType"] == "text/x-override"
+    assert got["ContentDisposition"] == 'attachment; filename="c.txt"'
+    assert out.read_bytes() == b"conditional"

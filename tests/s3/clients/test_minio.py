@@ -7,7 +7,7 @@ import io
 import os
 import ssl
 import urllib.request
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ import pytest
 import urllib3
 from minio import Minio
 from minio.commonconfig import REPLACE, ComposeSource, CopySource, Tags
+from minio.datatypes import PostPolicy
 from minio.deleteobjects import DeleteObject
 from minio.error import S3Error
 from tests.s3.clients.helpers import MIB, Target, md5_file, unique_bucket
@@ -54,6 +55,15 @@ def _http_client(target: Target) -> httpx.Client:
     if target.ca_path is not None:
         verify = ssl.create_default_context(cafile=str(target.ca_path))
     return httpx.Client(verify=verify, trust_env=False)
+
+
+def _read(response: Any) -> bytes:
+    try:
+        data: bytes = response.read()
+        return data
+    finally:
+        response.close()
+        response.release_conn()
 
 
 def test_bucket_operations(mc: Minio) -> None:
@@ -316,3 +326,25 @@ def test_object_tags(mc: Minio, bucket: str) -> None:
         "project": "strongroom",
         "tier": "gold",
     }
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="missing feature: POST Object (browser form upload with a signed policy, minio-py "
+    "presigned_post_policy) is answered 403 AccessDenied: the form carries its signature in "
+    "fields, not headers, so app.py's header authentication refuses it before routing, and the "
+    "bucket POST route only handles ?delete. S3 and MinIO store the file (204)",
+)
+def test_presigned_post_policy(mc: Minio, bucket: str, target: Target) -> None:
+    policy = PostPolicy(bucket, datetime.now(UTC) + timedelta(minutes=10))
+    policy.add_starts_with_condition("key", "uploads/")
+    form = mc.presigned_post_policy(policy)
+    form["key"] = "uploads/form.txt"
+    with _http_client(target) as client:
+        response = client.post(
+            f"{target.endpoint}/{bucket}",
+            data=form,
+            files={"file": ("form.txt", b"posted from a form")},
+        )
+    assert response.status_code in (200, 201, 204), response.text
+    assert _read(mc.get_object(bucket, "uploads/form.txt")) == b"posted from a form"
