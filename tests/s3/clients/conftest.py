@@ -18,14 +18,17 @@ from tests.s3.clients.helpers import MULTIPART_SIZE, Target
 from tests.support.s3server import S3Server
 
 
-def _start(root: Path, *, tls: bool, env: Mapping[str, str] | None = None) -> S3Server:
+def _start(
+    root: Path, *, tls: bool, env: Mapping[str, str] | None = None, workers: int = 1
+) -> S3Server:
     root.mkdir(parents=True, exist_ok=True)
-    return S3Server(root / "data", tls=tls, env=env).start()
+    return S3Server(root / "data", tls=tls, env=env, workers=workers).start()
 
 
 @pytest.fixture(scope="module")
 def http_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
-    srv = _start(tmp_path_factory.mktemp("clients-http"), tls=False)
+    # two worker processes: clients spread one multipart upload or one sync over both
+    srv = _start(tmp_path_factory.mktemp("clients-http"), tls=False, workers=2)
     try:
         yield Target(srv, "http")
     finally:

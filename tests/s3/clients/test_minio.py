@@ -21,8 +21,6 @@ from minio.deleteobjects import DeleteObject
 from minio.error import S3Error
 from tests.s3.clients.helpers import MIB, Target, md5_file, unique_bucket
 
-pytestmark = pytest.mark.clients
-
 
 @pytest.fixture(scope="module")
 def mc(target: Target) -> Minio:

@@ -31,8 +31,6 @@ from tests.s3.clients.helpers import (
 )
 from tests.support.s3server import S3Server
 
-pytestmark = pytest.mark.clients
-
 SSEC_KEY = b"0123456789abcdef0123456789abcdef"  # 32 bytes, also valid as CLI text
 OTHER_KEY = b"fedcba9876543210fedcba9876543210"
 
@@ -82,6 +80,7 @@ def _aws(target: Target, root: Path) -> tuple[list[str], dict[str, str]]:
     return argv, env
 
 
+@pytest.mark.clients
 def test_aws_cli_sse_s3_and_sse_c(
     sse_target: Target, bucket: str, big_file: Path, tmp_path: Path
 ) -> None:
@@ -147,6 +146,7 @@ def test_aws_cli_sse_s3_and_sse_c(
     assert b"403" in proc.stderr or b"AccessDenied" in proc.stderr
 
 
+@pytest.mark.clients
 def test_aws_cli_sse_c_refused_over_http(sse_http_target: Target, tmp_path: Path) -> None:
     aws, env = _aws(sse_http_target, tmp_path / "aws")
     name = unique_bucket("ssehttp")
@@ -241,6 +241,7 @@ def _rclone(target: Target, root: Path) -> tuple[list[str], dict[str, str]]:
     return argv, clean_env(root)
 
 
+@pytest.mark.clients
 def test_rclone_sse(sse_target: Target, bucket: str, big_file: Path, tmp_path: Path) -> None:
     rclone, env = _rclone(sse_target, tmp_path / "rclone")
     s3 = sse_target.boto3()
@@ -283,6 +284,7 @@ def test_rclone_sse(sse_target: Target, bucket: str, big_file: Path, tmp_path: P
     assert hashlib.md5(out.stdout).hexdigest() == md5_file(big_file)
 
 
+@pytest.mark.clients
 def test_s3cmd_sse_s3(sse_target: Target, bucket: str, tmp_path: Path) -> None:
     config = tmp_path / "s3cfg"
     assert sse_target.ca_path is not None
