@@ -306,3 +306,49 @@ def test_s3cmd_sse_s3(sse_target: Target, bucket: str, tmp_path: Path) -> None:
     dst = tmp_path / "back.txt"
     run([*s3cmd, "get", f"s3://{bucket}/f.txt", str(dst)], env=env)
     assert dst.read_bytes() == src.read_bytes()
+
+
+@pytest.mark.clients
+def test_sse_kms_with_aws_cli_and_rclone(
+    sse_target: Target, bucket: str, big_file: Path, tmp_path: Path
+) -> None:
+    aws, aws_env = _aws(sse_target, tmp_path / "aws")
+    kms = ("--sse", "aws:kms", "--sse-kms-key-id", "clients-key")
+    run(
+        [*aws, "s3", "cp", "--no-progress", *kms, str(big_file), f"s3://{bucket}/kms.bin"],
+        env=aws_env,
+    )
+    s3 = sse_target.boto3()
+    head = s3.head_object(Bucket=bucket, Key="kms.bin")
+    assert head["ServerSideEncryption"] == "aws:kms"
+    assert head["SSEKMSKeyId"].endswith("clients-key")
+    body = run([*aws, "s3", "cp", f"s3://{bucket}/kms.bin", "-"], env=aws_env).stdout
+    assert hashlib.md5(body).hexdigest() == md5_file(big_file)
+    # an unknown key name is refused and nothing is stored
+    proc = run(
+        [
+            *aws,
+            "s3",
+            "cp",
+            "--no-progress",
+            "--sse",
+            "aws:kms",
+            "--sse-kms-key-id",
+            "no-such-key",
+            str(big_file),
+            f"s3://{bucket}/nokey.bin",
+        ],
+        env=aws_env,
+        check=False,
+    )
+    assert proc.returncode != 0
+    assert "nokey.bin" not in [c["Key"] for c in s3.list_objects_v2(Bucket=bucket)["Contents"]]
+
+    rclone, env = _rclone(sse_target, tmp_path / "rclone")
+    rkms = ("--s3-server-side-encryption", "aws:kms", "--s3-sse-kms-key-id", "clients-key")
+    src = tmp_path / "small.txt"
+    src.write_bytes(b"kms through rclone")
+    run([*rclone, "copyto", *rkms, str(src), f"sse:{bucket}/r.txt"], env=env)
+    assert s3.head_object(Bucket=bucket, Key="r.txt")["ServerSideEncryption"] == "aws:kms"
+    out = run([*rclone, "cat", f"sse:{bucket}/r.txt"], env=env).stdout
+    assert out == b"kms through rclone"
