@@ -13,6 +13,7 @@ from tests.s3.clients.helpers import (
     MIB,
     Target,
     clean_env,
+    http_only,
     md5_file,
     require_program,
     run,
@@ -340,3 +341,21 @@ def test_presigned_request_uploads(rclone: Rclone, bucket: str, tmp_path: Path) 
     rclone.out("copy", "--s3-use-presigned-request", str(src), f"other:{bucket}/p")
     got = rclone.boto.get_object(Bucket=bucket, Key="p/p.txt")["Body"].read()
     assert got == b"uploaded with a presigned PUT"
+
+
+@http_only
+def test_backend_multipart_cleanup(rclone: Rclone, bucket: str) -> None:
+    upload_id = rclone.boto.create_multipart_upload(Bucket=bucket, Key="pending")["UploadId"]
+    listing = json.loads(rclone.out("backend", "list-multipart-uploads", f"other:{bucket}"))
+    assert [u["UploadId"] for u in listing[bucket]] == [upload_id]
+    rclone.out("backend", "cleanup", "-o", "max-age=0s", f"other:{bucket}")
+    assert rclone.boto.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+
+@http_only
+def test_versions_listing_on_unversioned_bucket(rclone: Rclone, bucket: str) -> None:
+    """--s3-versions lists with ListObjectVersions (VersionId "null" on unversioned buckets)."""
+    for key in ["v/a", "v/b"]:
+        rclone.boto.put_object(Bucket=bucket, Key=key, Body=b"1")
+    listed = rclone.out("lsf", "--recursive", "--files-only", "--s3-versions", f"other:{bucket}")
+    assert sorted(listed.split()) == ["v/a", "v/b"]
