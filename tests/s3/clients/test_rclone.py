@@ -189,6 +189,19 @@ def test_multipart_upload(
     dst = tmp_path / "down.bin"
     rclone.out("copyto", f"{remote}:{bucket}/big.bin", str(dst))
     assert md5_file(dst) == md5_file(big_file)
+    # four concurrent ranged GETs
+    dst.unlink()
+    log = rclone.log(
+        "copyto",
+        "--multi-thread-streams",
+        "4",
+        "--multi-thread-cutoff",
+        "1M",
+        f"{remote}:{bucket}/big.bin",
+        str(dst),
+    )
+    assert "Multi-thread Copied" in log
+    assert md5_file(dst) == md5_file(big_file)
 
 
 def test_rcat_streams_unknown_size_in_parts(rclone: Rclone, bucket: str) -> None:

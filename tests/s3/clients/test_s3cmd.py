@@ -148,6 +148,10 @@ def test_put_get_multipart(s3cmd: S3cmd, bucket: str, big_file: Path, tmp_path: 
     out = s3cmd("get", f"s3://{bucket}/big.bin", str(dst))
     assert "download:" in out
     assert md5_file(dst) == md5_file(big_file)
+    # resume a partial download: GET with Range: bytes=N-
+    dst.write_bytes(big_file.read_bytes()[: 3 * MIB + 17])
+    s3cmd("get", "--continue", f"s3://{bucket}/big.bin", str(dst))
+    assert md5_file(dst) == md5_file(big_file)
 
 
 @http_only
