@@ -204,6 +204,7 @@ class HttpConnection(asyncio.Protocol):
         self._closed = False
         self._task: asyncio.Task[None] | None = None
         self._last_activity = time.monotonic()
+        self._messages_begun = 0
 
     # -- asyncio.Protocol --
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -227,17 +228,36 @@ class HttpConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self._last_activity = time.monotonic()
+        begun = self._messages_begun
         try:
             self._parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            fixed = (
+                _without_duplicate_lengths(data) if "Duplicate Content-Length" in str(exc) else None
+            )
+            if fixed is None or self._messages_begun != begun + 1 or self._receiving is not None:
+                self._parse_failed(exc)
+                return
+            # llhttp refuses repeated identical Content-Length headers, which RFC 9110 8.6
+            # allows (rclone sends them): the request started in this chunk, so parse it again
+            # without the repeats.
+            self._parser = httptools.HttpRequestParser(self)
+            try:
+                self._parser.feed_data(fixed)
+            except (httptools.HttpParserError, BadRequest) as again:
+                self._parse_failed(again)
         except httptools.HttpParserUpgrade:
             self._respond_raw_and_close(400, b"upgrades are not supported")
-        except (httptools.HttpParserError, BadRequest) as exc:
-            if self._receiving is not None:
-                self._receiving.body._fail(BadRequest(str(exc)))
-                self._receiving = None
-                self._pause_reading()
-            else:
-                self._respond_raw_and_close(400, b"malformed HTTP request")
+        except BadRequest as exc:
+            self._parse_failed(exc)
+
+    def _parse_failed(self, exc: Exception) -> None:
+        if self._receiving is not None:
+            self._receiving.body._fail(BadRequest(str(exc)))
+            self._receiving = None
+            self._pause_reading()
+        else:
+            self._respond_raw_and_close(400, b"malformed HTTP request")
 
     def pause_writing(self) -> None:
         self._writing_paused = True
@@ -250,6 +270,7 @@ class HttpConnection(asyncio.Protocol):
 
     # -- httptools callbacks --
     def on_message_begin(self) -> None:
+        self._messages_begun += 1
         self._url = b""
         self._headers = {}
         self._header_bytes = 0
@@ -278,10 +299,7 @@ class HttpConnection(asyncio.Protocol):
         if "transfer-encoding" in headers:
             length = None
         else:
-            raw_length = headers.get("content-length", "0")
-            if not raw_length.isdigit():
-                raise BadRequest("invalid Content-Length")
-            length = int(raw_length)
+            length = _content_length(headers.get("content-length", "0"))
         expect = headers.get("expect", "").lower() == "100-continue"
         request = Request(
             method=parser.get_method().decode("ascii", "replace"),
@@ -494,6 +512,39 @@ class HttpConnection(asyncio.Protocol):
         if not keep_alive:
             transport.close()
             self._closed = True
+
+
+def _without_duplicate_lengths(data: bytes) -> bytes | None:
+    """``data`` (starting with a request) with repeated identical Content-Length lines removed;
+    None when the head is incomplete or the values differ."""
+    head, sep, rest = data.partition(b"\r\n\r\n")
+    if not sep:
+        return None
+    lines = head.split(b"\r\n")
+    kept: list[bytes] = []
+    value: bytes | None = None
+    for line in lines:
+        name, colon, raw = line.partition(b":")
+        if colon and name.strip().lower() == b"content-length":
+            if value is None:
+                value = raw.strip()
+            elif raw.strip() != value:
+                return None
+            else:
+                continue
+        kept.append(line)
+    return b"\r\n".join(kept) + sep + rest
+
+
+def _content_length(raw: str) -> int:
+    """Content-Length; repeated identical values (``5,5``) are one value (RFC 9110 8.6)."""
+    values = {v.strip() for v in raw.split(",")}
+    if len(values) != 1:
+        raise BadRequest("conflicting Content-Length values")
+    (value,) = values
+    if not value.isdigit():
+        raise BadRequest("invalid Content-Length")
+    return int(value)
 
 
 async def _aclose(body: Any) -> None:

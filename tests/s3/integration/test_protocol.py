@@ -213,3 +213,17 @@ def test_empty_put_keeps_boto3_connection_in_sync(server: S3Server, bucket: str)
     s3.put_object(Bucket=bucket, Key="after2", Body=b"y")
     assert time.monotonic() - started < 4
     assert s3.get_object(Bucket=bucket, Key="after2")["Body"].read() == b"y"
+
+
+def test_repeated_identical_content_length(server: S3Server, s3: Any, bucket: str) -> None:
+    """RFC 9110 8.6: identical repeated Content-Length values are one (rclone sends them)."""
+    headers = signed(server, "PUT", f"/{bucket}/dup", b"abc")
+    lines = [f"PUT /{bucket}/dup HTTP/1.1", f"Host: 127.0.0.1:{server.port}"]
+    lines += [f"{k}: {v}" for k, v in headers.items() if k.lower() != "content-length"]
+    lines += ["Content-Length: 3", "content-length: 3"]
+    response = raw_exchange(server, ("\r\n".join(lines) + "\r\n\r\n").encode() + b"abc")
+    assert response.startswith(b"HTTP/1.1 200"), response[:200]
+    assert s3.get_object(Bucket=bucket, Key="dup")["Body"].read() == b"abc"
+    lines[-1] = "content-length: 4"
+    response = raw_exchange(server, ("\r\n".join(lines) + "\r\n\r\n").encode() + b"abcd")
+    assert response.startswith(b"HTTP/1.1 400")
