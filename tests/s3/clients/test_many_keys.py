@@ -87,7 +87,7 @@ def test_more_than_one_page_of_keys(http_target: Target, tmp_path: Path) -> None
     assert sum(1 for _ in mc.list_objects(bucket, prefix="many/")) == COUNT
 
     # aws s3 rm --recursive sends DeleteObjects with 1,000 keys, then the rest
-    out = run([*aws, "s3", "rm", "--recursive", f"s3://{bucket}/many/"], env=aws_env)
-    assert out.stdout.decode().count("delete:") == COUNT
+    proc = run([*aws, "s3", "rm", "--recursive", f"s3://{bucket}/many/"], env=aws_env)
+    assert proc.stdout.decode().count("delete:") == COUNT
     remaining = s3.list_objects_v2(Bucket=bucket)
     assert [c["Key"] for c in remaining["Contents"]] == ["other/one"]

@@ -6,6 +6,7 @@ import hashlib
 import os
 import ssl
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -49,10 +50,10 @@ class S3cmd:
             lines.append(f"ca_certs_file = {target.ca_path}")
         self.config.write_text("\n".join(lines) + "\n")
         self.env = clean_env(home)
-        self._boto = None
+        self._boto: Any = None
 
     @property
-    def boto(self):  # type: ignore[no-untyped-def]
+    def boto(self) -> Any:
         if self._boto is None:
             self._boto = self.target.boto3()
         return self._boto

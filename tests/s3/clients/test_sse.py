@@ -271,7 +271,6 @@ def test_rclone_sse(sse_target: Target, bucket: str, big_file: Path, tmp_path: P
         env=env,
         check=False,
         server=sse_target.server,
-        input_bytes=None,
     )
     # rclone cannot compare the multipart ETag, so it relies on its own MD5 metadata
     assert b"0 differences found" in proc.stderr, proc.stderr
