@@ -9,7 +9,16 @@ from datetime import UTC, datetime
 from urllib.parse import parse_qsl
 
 from strongroom.net.streaming import BadRequest, Request, Response
-from strongroom.s3 import admin_api, bucket_api, listing, multipart_api, object_api, sigv2, sse
+from strongroom.s3 import (
+    admin_api,
+    bucket_api,
+    listing,
+    multipart_api,
+    object_api,
+    post_object,
+    sigv2,
+    sse,
+)
 from strongroom.s3.context import Ctx, Services, split_path
 from strongroom.s3.errors import S3Error
 from strongroom.s3.sigv4 import AuthResult, authenticate
@@ -88,6 +97,8 @@ class S3App:
         ctx.response_headers.append(("x-amz-request-id", request_id))
         try:
             sse.check_transport(request.headers, request.tls, self.config.allow_ssec_over_http)
+            if post_object.is_post_object(ctx):  # signed by a policy in the form, not headers
+                return await post_object.post_object(ctx)
             ctx.auth = self._authenticate(request, bucket, virtual_host)
             return await self._dispatch(ctx)
         except S3Error as exc:

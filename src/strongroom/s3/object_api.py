@@ -6,6 +6,7 @@ import base64
 import hashlib
 import json
 import time
+from collections.abc import Mapping
 from urllib.parse import unquote, urlencode
 
 from strongroom.crypto import dare
@@ -29,9 +30,10 @@ def checksum_headers(segment_checksums: dict[str, str]) -> list[tuple[str, str]]
     return [(f"x-amz-checksum-{alg.lower()}", value) for alg, value in segment_checksums.items()]
 
 
-async def requested_sse(ctx: Ctx) -> sse.Requested:
-    """The SSE of a write: the request's headers, else the bucket default, else auto-encryption."""
-    requested = sse.parse_request(ctx.headers)
+async def requested_sse(ctx: Ctx, headers: Mapping[str, str] | None = None) -> sse.Requested:
+    """The SSE of a write: the request's headers (or ``headers``: a POST form's fields), else
+    the bucket default, else auto-encryption."""
+    requested = sse.parse_request(ctx.headers if headers is None else headers)
     if requested.kind is not sse.Kind.NONE:
         return requested
     try:
@@ -87,7 +89,7 @@ async def put_object(ctx: Ctx) -> Response:
         meta=meta,
         segments=[received.segment],
     )
-    await _publish(ctx, record)
+    await publish(ctx, record)
     headers = [("ETag", f'"{etag}"')]
     headers.extend(checksum_headers(received.checksums))
     headers.extend(sse.response_headers(object_key, meta))
@@ -109,7 +111,7 @@ def _check_write_conditions(ctx: Ctx, existing: ObjectRecord | None) -> None:
         conditions.evaluate(ctx.headers, existing.etag, existing.mtime, read=False)
 
 
-async def _publish(ctx: Ctx, record: ObjectRecord) -> None:
+async def publish(ctx: Ctx, record: ObjectRecord) -> None:
     try:
         await ctx.services.write(ctx.storage.put_object, record)
     except BucketNotFoundError:
@@ -380,7 +382,7 @@ async def copy_object(ctx: Ctx) -> Response:
             record = ObjectRecord(
                 ctx.bucket, ctx.key, source.size, source.etag, now, meta, segments
             )
-            await _publish(ctx, record)
+            await publish(ctx, record)
             etag = source.etag
         headers: list[tuple[str, str]] = []
     else:
@@ -493,7 +495,7 @@ async def _copy_reencrypted(
     record = ObjectRecord(
         ctx.bucket, ctx.key, segment.plain_size, segment.etag, now, meta, [segment]
     )
-    await _publish(ctx, record)
+    await publish(ctx, record)
     return etag, sse.response_headers(object_key, meta), received.checksums
 
 

@@ -12,7 +12,7 @@ temp file.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -151,25 +151,27 @@ async def receive(
     return Received(segment, segment.etag, segment.checksums)
 
 
-async def store_plaintext(
+async def store_stream(
     ctx: Ctx,
-    chunks: Iterator[bytes],
+    chunks: AsyncIterator[bytes],
     *,
     transform: Transform | None = None,
     part_number: int = 0,
     algorithms: tuple[str, ...] = (),
+    max_size: int = MAX_OBJECT_SIZE,
 ) -> Received:
-    """Store plaintext produced by the server itself (copies): MD5 for the ETag and any
-    requested checksums, the optional transform, then the same sink as uploads."""
+    """Store plaintext that is not a plain request body (copies, POST form files): MD5 for the
+    ETag and any requested checksums, the optional transform, then the same sink as uploads."""
     checksummer = Checksummer(algorithms)
     sink = _Sink(ctx)
     size = 0
     try:
-        for chunk in chunks:
-            checksummer.update(chunk)
+        async for chunk in chunks:
             size += len(chunk)
+            if size > max_size:
+                raise S3Error("EntityTooLarge")
+            checksummer.update(chunk)
             sink.write(transform.update(chunk) if transform is not None else chunk)
-            await asyncio.sleep(0)  # let other connections move between megabytes
         if transform is not None:
             sink.write(transform.finalize())
         etag = checksummer.etag()
@@ -182,3 +184,23 @@ async def store_plaintext(
         sink.discard()
         raise
     return Received(segment, etag, dict(values))
+
+
+async def store_plaintext(
+    ctx: Ctx,
+    chunks: Iterator[bytes],
+    *,
+    transform: Transform | None = None,
+    part_number: int = 0,
+    algorithms: tuple[str, ...] = (),
+) -> Received:
+    """:func:`store_stream` for plaintext the server produces itself (copies)."""
+
+    async def paced() -> AsyncIterator[bytes]:
+        for chunk in chunks:
+            yield chunk
+            await asyncio.sleep(0)  # let other connections move between megabytes
+
+    return await store_stream(
+        ctx, paced(), transform=transform, part_number=part_number, algorithms=algorithms
+    )
