@@ -63,10 +63,3 @@ def big_file(module_dir: Path) -> Path:
     path = module_dir / "big.bin"
     path.write_bytes(os.urandom(MULTIPART_SIZE))
     return path
-
-
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
-    path = tmp_path / "home"
-    path.mkdir()
-    return path

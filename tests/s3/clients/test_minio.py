@@ -326,13 +326,10 @@ def test_object_tags(mc: Minio, bucket: str) -> None:
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="missing feature: POST Object (browser form upload with a signed policy, minio-py "
-    "presigned_post_policy) is answered 403 AccessDenied: the form carries its signature in "
-    "fields, not headers, so app.py's header authentication refuses it before routing, and the "
-    "bucket POST route only handles ?delete. S3 and MinIO store the file (204)",
-)
+# Regression test for a missing feature, now added: POST Object (browser form upload with a
+# signed policy, minio-py presigned_post_policy) is answered 403 AccessDenied: the form carries
+# its signature in fields, not headers, so app.py's header authentication refuses it before
+# routing, and the bucket POST route only handles ?delete. S3 and MinIO store the file (204)
 def test_presigned_post_policy(mc: Minio, bucket: str, target: Target) -> None:
     policy = PostPolicy(bucket, datetime.now(UTC) + timedelta(minutes=10))
     policy.add_starts_with_condition("key", "uploads/")
@@ -346,3 +343,15 @@ def test_presigned_post_policy(mc: Minio, bucket: str, target: Target) -> None:
         )
     assert response.status_code in (200, 201, 204), response.text
     assert _read(mc.get_object(bucket, "uploads/form.txt")) == b"posted from a form"
+    # a key outside the policy's starts-with condition is refused
+    form["key"] = "elsewhere/form.txt"
+    with _http_client(target) as client:
+        response = client.post(
+            f"{target.endpoint}/{bucket}",
+            data=form,
+            files={"file": ("form.txt", b"not allowed here")},
+        )
+    assert response.status_code == 403, response.text
+    assert "<Code>AccessDenied</Code>" in response.text
+    with pytest.raises(S3Error):
+        mc.stat_object(bucket, "elsewhere/form.txt")

@@ -340,14 +340,11 @@ def test_v2_auth(rclone: Rclone, bucket: str, tmp_path: Path) -> None:
     assert rclone.out("cat", "--s3-v2-auth", f"other:{bucket}/v2/a.txt") == "v2 signed"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server bug: with --s3-use-presigned-request rclone 1.60 sends the presigned PUT with "
-    "two identical headers `Content-Length: 3` and `content-length: 3`; the server answers "
-    "`400 malformed HTTP request` (httptools/llhttp raises 'Duplicate Content-Length', caught in "
-    "net/streaming.py data_received). S3 and Go servers (MinIO) accept identical duplicates, as "
-    "RFC 9110 8.6 allows",
-)
+# Regression test for a server bug, now fixed: with --s3-use-presigned-request rclone 1.60 sends
+# the presigned PUT with two identical headers `Content-Length: 3` and `content-length: 3`; the
+# server answers `400 malformed HTTP request` (httptools/llhttp raises 'Duplicate Content-
+# Length', caught in net/streaming.py data_received). S3 and Go servers (MinIO) accept identical
+# duplicates, as RFC 9110 8.6 allows
 def test_presigned_request_uploads(rclone: Rclone, bucket: str, tmp_path: Path) -> None:
     src = tmp_path / "src"
     _write_tree(src, {"p.txt": b"uploaded with a presigned PUT"})
