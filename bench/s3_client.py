@@ -187,7 +187,7 @@ class Connection(asyncio.BufferedProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        if not self.lost.done():
+        if self.lost is not None and not self.lost.done():
             self.lost.set_result(None)
         self._fail(HTTPError(f"connection lost: {exc!r}"))
         drain = self._drain
@@ -200,8 +200,8 @@ class Connection(asyncio.BufferedProtocol):
     def buffer_updated(self, nbytes: int) -> None:
         try:
             self._feed(self._buffer[:nbytes])
-        except HTTPError as exc:
-            self._fail(exc)
+        except (HTTPError, ValueError) as exc:  # ValueError: a malformed number in the head
+            self._fail(exc if isinstance(exc, HTTPError) else HTTPError(f"bad response: {exc}"))
             if self.transport is not None:
                 self.transport.abort()
 
