@@ -864,3 +864,29 @@ def test_client_configured_for_another_region(
     assert "f.txt" in listing
     out = aws_http("--region", "eu-west-1", "s3", "cp", f"s3://{http_bucket}/f.txt", "-")
     assert out == "from a client in eu-west-1"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="missing feature: GetObjectAttributes (`aws s3api get-object-attributes`, GET "
+    "?attributes) answers 501 NotImplemented; S3 and MinIO return ETag, ObjectSize, Checksum "
+    "and ObjectParts",
+)
+def test_get_object_attributes(aws_http: Aws, http_bucket: str) -> None:
+    data = b"attributes"
+    aws_http.boto.put_object(Bucket=http_bucket, Key="a", Body=data, ChecksumAlgorithm="SHA256")
+    attrs = aws_http.json(
+        "s3api",
+        "get-object-attributes",
+        "--bucket",
+        http_bucket,
+        "--key",
+        "a",
+        "--object-attributes",
+        "ETag",
+        "ObjectSize",
+        "Checksum",
+    )
+    assert attrs["ETag"].strip('"') == hashlib.md5(data).hexdigest()
+    assert attrs["ObjectSize"] == len(data)
+    assert attrs["Checksum"]["ChecksumSHA256"] == _checksum("SHA256", data)
