@@ -273,7 +273,9 @@ async def measure(
         )
 
 
-def run_server(column: Column, cells: list[Workload], args: argparse.Namespace, workdir: Path):
+def run_server(
+    column: Column, cells: list[Workload], args: argparse.Namespace, workdir: Path
+) -> ServerRun:
     run = ServerRun(column.name)
     log(f"== {column.name}")
     load_before = os.getloadavg()[0]

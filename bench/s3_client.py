@@ -360,7 +360,7 @@ class Connection(asyncio.BufferedProtocol):
         self._keep = keep_body
         self._no_body = no_body
         self._parts = []
-        waiter = asyncio.get_running_loop().create_future()
+        waiter: asyncio.Future[tuple[int, bytes]] = asyncio.get_running_loop().create_future()
         self._waiter = waiter
         try:
             if body is None:
