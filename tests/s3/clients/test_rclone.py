@@ -24,6 +24,14 @@ pytestmark = pytest.mark.clients
 
 MULTIPART_FLAGS = ("--s3-upload-cutoff", "5M", "--s3-chunk-size", "5M")
 
+#: provider = Other over both transports, provider = Minio over HTTP (the provider changes
+#: request shapes, not TLS handling)
+both_providers = pytest.mark.parametrize(
+    ("target", "remote"),
+    [("http", "other"), ("https", "other"), ("http", "minio")],
+    indirect=["target"],
+)
+
 
 class Rclone:
     """rclone with a private config holding two remotes for one server:
@@ -121,7 +129,7 @@ def _keys(rclone: Rclone, bucket: str) -> list[str]:
     return [c["Key"] for c in listing.get("Contents", [])]
 
 
-@pytest.mark.parametrize("remote", ["other", "minio"])
+@both_providers
 def test_mkdir_lsd_rmdir(rclone: Rclone, remote: str) -> None:
     name = unique_bucket("rclone")
     rclone.out("mkdir", f"{remote}:{name}")
@@ -133,7 +141,7 @@ def test_mkdir_lsd_rmdir(rclone: Rclone, remote: str) -> None:
     assert name not in rclone.out("lsd", f"{remote}:").split()
 
 
-@pytest.mark.parametrize("remote", ["other", "minio"])
+@both_providers
 def test_copy_ls_cat_check(rclone: Rclone, bucket: str, tmp_path: Path, remote: str) -> None:
     files = {
         "a.txt": b"alpha\n",
@@ -174,7 +182,7 @@ def test_lsjson_and_md5sum(rclone: Rclone, bucket: str) -> None:
     assert json.loads(size)["bytes"] == 1
 
 
-@pytest.mark.parametrize("remote", ["other", "minio"])
+@both_providers
 def test_multipart_upload(
     rclone: Rclone, bucket: str, big_file: Path, tmp_path: Path, remote: str
 ) -> None:

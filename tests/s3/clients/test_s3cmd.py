@@ -250,6 +250,7 @@ def test_sync_multipart_file_is_not_recopied(s3cmd: S3cmd, bucket: str, tmp_path
     assert "upload:" not in out
 
 
+@http_only
 def test_put_from_stdin_multipart(s3cmd: S3cmd, bucket: str) -> None:
     data = os.urandom(7 * 1000 * 1000)
     run(
@@ -327,6 +328,7 @@ def test_special_character_keys_sync(s3cmd: S3cmd, bucket: str, tmp_path: Path) 
     assert len(_keys(s3cmd, bucket)) == len(names) - 2
 
 
+@http_only
 def test_signature_v2(target: Target, tmp_path: Path) -> None:
     """s3cmd with `signature_v2 = True` signs with AWS signature version 2 headers."""
     s3cmd = S3cmd(target, tmp_path / "v2")
