@@ -128,6 +128,7 @@ def cli(directory: Path, address: str, certs_dir: Path, workers: int) -> None:
     config = ServerConfig(
         credentials=credentials,
         region=env.get("MINIO_REGION") or env.get("MINIO_SITE_REGION") or "us-east-1",
+        enforce_region=bool(env.get("MINIO_REGION") or env.get("MINIO_SITE_REGION")),
         domains=domains,
         kms=kms,
         auto_encryption=auto_encryption,

@@ -130,7 +130,7 @@ class S3App:
             request.headers,
             lookup_secret=lookup,
             now=now,
-            region=self.config.region,
+            region=self.config.region if self.config.enforce_region else "",
         )
 
     def _address(self, request: Request) -> tuple[str, str, bool]:

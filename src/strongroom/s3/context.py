@@ -35,6 +35,9 @@ class Credentials:
 class ServerConfig:
     credentials: Credentials
     region: str = "us-east-1"
+    # Only a configured region (MINIO_REGION) is enforced in signatures; otherwise any signing
+    # region is accepted, as MinIO does, so clients set up for another region still work.
+    enforce_region: bool = False
     domains: tuple[str, ...] = ()  # virtual-host-style base domains (MINIO_DOMAIN)
     kms: KMS | None = None
     auto_encryption: bool = False

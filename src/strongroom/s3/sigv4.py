@@ -300,7 +300,7 @@ def _parse_credential(value: str, code: str, prefix: str) -> _Credential:
 def _check_scope(cred: _Credential, region: str, code: str, prefix: str) -> None:
     if not re.fullmatch(r"\d{8}", cred.date):
         raise S3Error(code, prefix + _CREDENTIAL_EXPECTED)
-    if cred.region != region:
+    if region and cred.region != region:  # an empty region accepts any (MinIO's default)
         raise S3Error(code, f"{prefix}the region '{cred.region}' is wrong; expecting '{region}'")
     if cred.service != SERVICE:
         raise S3Error(

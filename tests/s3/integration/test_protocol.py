@@ -227,3 +227,20 @@ def test_repeated_identical_content_length(server: S3Server, s3: Any, bucket: st
     lines[-1] = "content-length: 4"
     response = raw_exchange(server, ("\r\n".join(lines) + "\r\n\r\n").encode() + b"abcd")
     assert response.startswith(b"HTTP/1.1 400")
+
+
+def test_any_signing_region_unless_one_is_configured(
+    server: S3Server, bucket: str, tmp_path: Path
+) -> None:
+    import boto3
+    from botocore.exceptions import ClientError
+
+    kwargs = server.boto3_kwargs() | {"region_name": "eu-west-1"}
+    elsewhere = boto3.client("s3", **kwargs)
+    elsewhere.put_object(Bucket=bucket, Key="region", Body=b"ok")
+    with S3Server(tmp_path / "data", env={"MINIO_REGION": "us-east-1"}) as strict:
+        strict.client().create_bucket(Bucket="strict-region")
+        other = boto3.client("s3", **(strict.boto3_kwargs() | {"region_name": "eu-west-1"}))
+        with pytest.raises(ClientError) as info:
+            other.list_objects_v2(Bucket="strict-region")
+        assert info.value.response["Error"]["Code"] == "AuthorizationHeaderMalformed"
