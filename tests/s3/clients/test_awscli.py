@@ -844,15 +844,10 @@ def test_conditional_get_and_overrides(aws_http: Aws, http_bucket: str, tmp_path
     assert out.read_bytes() == b"conditional"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server bug: a client configured for another region (here `--region eu-west-1`, a "
-    'common ~/.aws/config default) gets 400 AuthorizationHeaderMalformed "the region '
-    "'eu-west-1' is wrong; expecting 'us-east-1'\" with no <Region> element, so botocore's "
-    "S3RegionRedirector cannot re-sign for the bucket's region and every bucket operation fails. "
-    "AWS includes <Region>us-east-1</Region> (botocore then retries in that region); MinIO "
-    "without a configured region accepts any signing region (sigv4._check_scope / errors.py)",
-)
+# Regression test for a server bug, now fixed (4898707): a client configured for another region
+# (`--region eu-west-1`, a common ~/.aws/config default) got 400 AuthorizationHeaderMalformed
+# without a <Region> element, so botocore could not re-sign and every bucket operation failed.
+# MinIO without a configured region accepts any signing region.
 def test_client_configured_for_another_region(
     aws_http: Aws, http_bucket: str, tmp_path: Path
 ) -> None:

@@ -349,15 +349,10 @@ def test_signature_v2(target: Target, tmp_path: Path) -> None:
 
 
 @http_only
-@pytest.mark.xfail(
-    strict=True,
-    reason="server bug: `s3cmd --configure` writes `bucket_location = US`, so s3cmd signs "
-    'SigV4 with the region `US`; the server answers 400 AuthorizationHeaderMalformed ("the '
-    "region 'US' is wrong; expecting 'us-east-1'\") without a <Region> element, so s3cmd "
-    "cannot re-sign and every command fails. AWS includes <Region>us-east-1</Region> in that "
-    "error (s3cmd's _http_400_handler retries with it) and MinIO accepts `US` as us-east-1 "
-    "(isValidRegion). sigv4._check_scope / errors.py",
-)
+# Regression test for a server bug, now fixed (4898707): `s3cmd --configure` writes
+# `bucket_location = US`, so s3cmd signs SigV4 with the region `US`; the server answered 400
+# AuthorizationHeaderMalformed without a <Region> element, so s3cmd could not re-sign and every
+# command failed. MinIO accepts `US` (and any region when none is configured).
 def test_default_configure_region_us(target: Target, tmp_path: Path) -> None:
     s3cmd = S3cmd(target, tmp_path / "us")
     s3cmd.config.write_text(
