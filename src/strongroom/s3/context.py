@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import queue
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -44,27 +46,87 @@ class ServerConfig:
     allow_ssec_over_http: bool = False
 
 
+class _GroupWriter:
+    """One writer thread that commits every metadata write queued while it was busy in one
+    transaction (group commit): concurrent small PUTs share an fsync. Each write still fails
+    alone (a savepoint), and its caller is answered only after the COMMIT."""
+
+    _STOP = object()
+
+    def __init__(self, storage: LocalStorage, max_batch: int = 128) -> None:
+        self._storage = storage
+        self._max_batch = max_batch
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="s3-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, fn: Callable[..., T], args: tuple[Any, ...]) -> asyncio.Future[T]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._queue.put((fn, args, future, loop))
+        return future
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is self._STOP:
+                return
+            batch = [item]
+            while len(batch) < self._max_batch:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is self._STOP:
+                    self._queue.put(nxt)
+                    break
+                batch.append(nxt)
+            outcomes: list[tuple[Any, BaseException | None]] = []
+            try:
+                with self._storage.batch():
+                    for fn, args, _, _ in batch:
+                        try:
+                            outcomes.append((fn(*args), None))
+                        except Exception as exc:
+                            outcomes.append((None, exc))
+            except Exception as exc:  # the COMMIT itself failed: nothing of the batch holds
+                outcomes = [(None, exc)] * len(batch)
+            for (_, _, future, loop), (result, error) in zip(batch, outcomes, strict=True):
+                loop.call_soon_threadsafe(_settle, future, result, error)
+
+    def close(self) -> None:
+        self._queue.put(self._STOP)
+        self._thread.join()
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
+
+
 class Services:
     """Long-lived objects shared by all requests of one worker process."""
 
     def __init__(self, config: ServerConfig, storage: LocalStorage) -> None:
         self.config = config
         self.storage = storage
-        # One writer thread: SQLite serialises writers anyway, and fsync waits happen off the
-        # event loop so other connections keep moving.
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="s3-writer")
+        self._writer = _GroupWriter(storage)
         self._io = ThreadPoolExecutor(max_workers=4, thread_name_prefix="s3-io")
 
     async def write(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run a metadata write (or any blocking commit) on the writer thread."""
-        return await asyncio.get_running_loop().run_in_executor(self._writer, fn, *args)
+        """Run a metadata write on the writer thread; returns after its transaction committed."""
+        return await self._writer.submit(fn, args)
 
     async def blocking(self, fn: Callable[..., T], *args: Any) -> T:
         """Run blocking I/O (fsync, large reads) off the event loop."""
         return await asyncio.get_running_loop().run_in_executor(self._io, fn, *args)
 
     def close(self) -> None:
-        self._writer.shutdown(wait=True)
+        self._writer.close()
         self._io.shutdown(wait=True)
         self.storage.close()
 

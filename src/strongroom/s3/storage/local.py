@@ -153,7 +153,18 @@ class LocalStorage:
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write: its own transaction, or a savepoint inside a running :meth:`batch`."""
         conn = self._conn()
+        if getattr(self._local, "batch", None) is not None:
+            conn.execute("SAVEPOINT write")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK TO write")
+                conn.execute("RELEASE write")
+                raise
+            conn.execute("RELEASE write")
+            return
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
@@ -162,6 +173,32 @@ class LocalStorage:
             raise
         else:
             conn.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Group commit: every write inside commits with one transaction (one fsync); a write
+        that fails rolls back alone. Files replaced by the writes are removed after COMMIT."""
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        removed: list[str] = []
+        self._local.batch = removed
+        try:
+            yield
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        else:
+            conn.execute("COMMIT")
+        finally:
+            self._local.batch = None
+        self.remove_data(removed)
+
+    def _remove_after_commit(self, names: list[str]) -> None:
+        pending: list[str] | None = getattr(self._local, "batch", None)
+        if pending is not None:
+            pending.extend(names)
+        else:
+            self.remove_data(names)
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
@@ -247,7 +284,7 @@ class LocalStorage:
                 conn.execute("DELETE FROM parts WHERE upload_id=?", (upload_id,))
             conn.execute("DELETE FROM uploads WHERE bucket=?", (name,))
             conn.execute("DELETE FROM buckets WHERE name=?", (name,))
-        self.remove_data(files)
+        self._remove_after_commit(files)
 
     def bucket_exists(self, name: str) -> bool:
         row = self._conn().execute("SELECT 1 FROM buckets WHERE name=?", (name,)).fetchone()
@@ -319,7 +356,7 @@ class LocalStorage:
                     inline,
                 ),
             )
-        self.remove_data(old)
+        self._remove_after_commit(old)
 
     def update_object_meta(
         self, bucket: str, key: str, expect_etag: str, meta: dict[str, str], mtime: float
@@ -339,7 +376,7 @@ class LocalStorage:
                 "DELETE FROM objects WHERE bucket=? AND key=?", (bucket, key.encode())
             )
             deleted = cur.rowcount == 1
-        self.remove_data(old)
+        self._remove_after_commit(old)
         return deleted
 
     @staticmethod
@@ -431,7 +468,7 @@ class LocalStorage:
         if old is not None:
             previous = json.loads(old[0])
             if "file" in previous and previous["file"] != segment.file:
-                self.remove_data([previous["file"]])
+                self._remove_after_commit([previous["file"]])
 
     def list_parts(self, upload_id: str, after: int = 0, limit: int = 10000) -> list[PartRecord]:
         rows = self._conn().execute(
@@ -478,7 +515,7 @@ class LocalStorage:
             )
             conn.execute("DELETE FROM parts WHERE upload_id=?", (upload_id,))
             conn.execute("DELETE FROM uploads WHERE upload_id=?", (upload_id,))
-        self.remove_data(unused + old)
+        self._remove_after_commit(unused + old)
 
     def abort_upload(self, upload_id: str) -> None:
         with self._write() as conn:
@@ -487,7 +524,7 @@ class LocalStorage:
             files = self._part_files(conn, [upload_id])
             conn.execute("DELETE FROM parts WHERE upload_id=?", (upload_id,))
             conn.execute("DELETE FROM uploads WHERE upload_id=?", (upload_id,))
-        self.remove_data(files)
+        self._remove_after_commit(files)
 
     def list_uploads(
         self, bucket: str, prefix: str, key_marker: str, upload_id_marker: str, limit: int
