@@ -103,7 +103,8 @@ def serve_counting(counter_path: str, argv: list[str]) -> None:
             nonlocal count
             count += 1
             _COUNTER.pack_into(shared, 0, count)
-            return await original(self, name)
+            value: bytes = await original(self, name)
+            return value
 
         return get
 
