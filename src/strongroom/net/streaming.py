@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import socket
 import time
@@ -443,7 +444,7 @@ class HttpConnection(asyncio.Protocol):
         lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}"]
         lines.extend(f"{name}: {value}" for name, value in response.headers)
         lines.append(f"Server: {self._server_header}")
-        lines.append("Date: " + formatdate(usegmt=True))
+        lines.append("Date: " + _http_now())
         length: int | None
         if response.content_length is not None:
             length = response.content_length
@@ -539,6 +540,16 @@ def _without_duplicate_lengths(data: bytes) -> bytes | None:
                 continue
         kept.append(line)
     return b"\r\n".join(kept) + sep + rest
+
+
+def _http_now() -> str:
+    """The Date header value, formatted once per second."""
+    return _http_date(int(time.time()))
+
+
+@functools.lru_cache(maxsize=4)
+def _http_date(seconds: int) -> str:
+    return formatdate(seconds, usegmt=True)
 
 
 def _content_length(raw: str) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
@@ -29,6 +30,8 @@ log = logging.getLogger("strongroom.s3")
 
 Handler = Callable[[Ctx], Awaitable[Response]]
 HEALTH_PREFIX = "/minio/health/"
+# Unique per process and request: a random 64-bit start, then counting.
+_REQUEST_IDS = itertools.count(int.from_bytes(secrets.token_bytes(8), "big") >> 1)
 
 # Bucket sub-resources that we answer with an "empty" configuration or a not-found error,
 # because clients probe them; everything else unknown is NotImplemented.
@@ -90,7 +93,7 @@ class S3App:
     async def __call__(self, request: Request) -> Response:
         if request.path.startswith(HEALTH_PREFIX):
             return self._health(request)
-        request_id = secrets.token_hex(8).upper()
+        request_id = f"{next(_REQUEST_IDS):016X}"
         bucket, key, virtual_host = self._address(request)
         query = dict(parse_qsl(request.query, keep_blank_values=True))
         ctx = Ctx(request, self.services, request_id, bucket, key, query)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from email.utils import formatdate
 from urllib.parse import parse_qsl, urlencode
@@ -89,8 +90,13 @@ def public_items(meta: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in meta.items() if not k.startswith(INTERNAL_PREFIXES)}
 
 
+@functools.lru_cache(maxsize=4096)
+def _http_date(seconds: int) -> str:
+    return formatdate(seconds, usegmt=True)
+
+
 def http_date(timestamp: float) -> str:
-    return formatdate(int(timestamp), usegmt=True)
+    return _http_date(int(timestamp))
 
 
 def response_headers(record: ObjectRecord, etag: str) -> list[tuple[str, str]]:

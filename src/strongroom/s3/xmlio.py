@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -43,8 +44,14 @@ def text(element: ET.Element, name: str, default: str = "") -> str:
 
 def iso8601(timestamp: float) -> str:
     """S3's timestamp format: 2006-02-03T16:45:09.000Z."""
-    dt = datetime.fromtimestamp(timestamp, UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    seconds = int(timestamp)
+    millis = int((timestamp - seconds) * 1000)
+    return f"{_iso_seconds(seconds)}.{millis:03d}Z"
+
+
+@functools.lru_cache(maxsize=4096)
+def _iso_seconds(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def esc(value: str) -> str:
