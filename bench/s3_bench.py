@@ -240,7 +240,9 @@ async def measure(
 ) -> None:
     target = server.target
     payloads = Payloads()
+    started = time.perf_counter()
     await wait_ready(target)
+    log(f"  ready after {time.perf_counter() - started:.1f}s more")
     started = time.perf_counter()
     keys = await prepare(target, cells, payloads, quick=args.quick, log=log)
     log(f"  prepared in {time.perf_counter() - started:.1f}s")
@@ -279,6 +281,7 @@ def run_server(
     run = ServerRun(column.name)
     log(f"== {column.name}")
     load_before = os.getloadavg()[0]
+    started = time.perf_counter()
     try:
         server = column.start(workdir, args.server_cpu)
     except Unavailable as exc:
@@ -286,13 +289,16 @@ def run_server(
         log(f"  cannot run {column.name}: {exc}")
         return run
     run.note = server.note
+    log(f"  listening after {time.perf_counter() - started:.1f}s")
     try:
         _run_loop(measure(server, cells, args, run))
     except (Unavailable, HTTPError, OSError) as exc:
         run.error = f"{type(exc).__name__}: {exc}"
         log(f"  {column.name} failed: {run.error}\n{server.log_tail()}")
     finally:
+        stopping = time.perf_counter()
         server.stop()
+        log(f"  stopped in {time.perf_counter() - stopping:.1f}s")
     run.load = (load_before, os.getloadavg()[0])
     return run
 

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from s3_client import Target
@@ -64,7 +64,7 @@ class Server:
     process: subprocess.Popen[bytes]
     log_path: Path
     note: str = ""
-    extra_pids: list[int] = field(default_factory=list)
+    stop_timeout: float = 15.0  # SIGTERM, then SIGKILL after this long
 
     @property
     def pid(self) -> int:
@@ -77,12 +77,12 @@ class Server:
             return ""
         return "\n".join(text.splitlines()[-lines:])
 
-    def stop(self, timeout: float = 15.0) -> None:
+    def stop(self) -> None:
         process = self.process
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
             try:
-                process.wait(timeout)
+                process.wait(self.stop_timeout)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
@@ -272,7 +272,9 @@ def start_seaweedfs(workdir: Path, cpu: str | None) -> Server:
     version = subprocess.run([weed, "version"], capture_output=True, text=True, check=False)
     first = version.stdout.strip().splitlines()[0] if version.stdout.strip() else "weed"
     target = Target("seaweedfs", "127.0.0.1", ports["s3"], ACCESS_KEY, SECRET_KEY)
-    return Server("seaweedfs", target, process, log_path, note=first.replace("version ", "weed "))
+    note = first.replace("version ", "weed ")
+    # weed takes ~15 s to honour SIGTERM; its data is thrown away, so do not wait for it.
+    return Server("seaweedfs", target, process, log_path, note=note, stop_timeout=2.0)
 
 
 def start_sink(workdir: Path, cpu: str | None) -> Server:
