@@ -80,7 +80,6 @@ _NOT_IMPLEMENTED_SUBRESOURCES = frozenset(
         "torrent",
         "legal-hold",
         "retention",
-        "attributes",
     }
 )
 
@@ -225,6 +224,8 @@ class S3App:
                 return await object_api.get_acl(ctx)
             if "tagging" in query and method == "GET":
                 return await object_api.get_tagging(ctx)
+            if "attributes" in query and method == "GET":
+                return await object_api.get_attributes(ctx)
             if _NOT_IMPLEMENTED_SUBRESOURCES.intersection(query):
                 raise S3Error("NotImplemented")
             return await object_api.get_object(ctx, head=method == "HEAD")
@@ -257,6 +258,7 @@ class S3App:
             children.append(element("Key", ctx.key))
         if ctx.bucket:
             children.append(element("BucketName", ctx.bucket))
+        children.extend(element(name, value) for name, value in exc.extra.items())
         children.append(element("Resource", exc.resource or ctx.resource))
         children.append(element("RequestId", ctx.request_id))
         children.append(element("HostId", ctx.request_id))

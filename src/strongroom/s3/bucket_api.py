@@ -115,11 +115,25 @@ async def get_acl(ctx: Ctx) -> Response:
 
 async def put_acl(ctx: Ctx) -> Response:
     await require_bucket(ctx)
-    acl = ctx.headers.get("x-amz-acl", "private")
-    if acl != "private":
-        raise S3Error("NotImplemented", "Only the private canned ACL is supported")
-    await ctx.request.body.read_all(MAX_CONFIG_BYTES)
+    check_private_acl(ctx, await ctx.request.body.read_all(MAX_CONFIG_BYTES))
     return ctx.response(200)
+
+
+def check_private_acl(ctx: Ctx, body: bytes) -> None:
+    """Only the owner's full control (the private ACL) is supported: canned ACLs or grants that
+    would open access are refused rather than silently ignored."""
+    if ctx.headers.get("x-amz-acl", "private") != "private" or any(
+        name.startswith("x-amz-grant-") for name in ctx.headers
+    ):
+        raise S3Error("NotImplemented", "Only the private canned ACL is supported")
+    if not body.strip():
+        return
+    root = parse(body)
+    for grant in root.iter("Grant"):
+        grantee = grant.find("Grantee")
+        uri = grantee.find("URI") if grantee is not None else None
+        if uri is not None or text(grant, "Permission") != "FULL_CONTROL":
+            raise S3Error("NotImplemented", "Only the private canned ACL is supported")
 
 
 async def get_logging(ctx: Ctx) -> Response:

@@ -144,6 +144,7 @@ class S3Error(Exception):
         status: int | None = None,
         resource: str = "",
         headers: dict[str, str] | None = None,
+        extra: dict[str, str] | None = None,
     ) -> None:
         default_status, default_message = ERRORS.get(code, (500, code))
         self.code = code
@@ -151,4 +152,5 @@ class S3Error(Exception):
         self.status = status if status is not None else default_status
         self.resource = resource
         self.headers = headers or {}
+        self.extra = extra or {}  # further elements of the error document, e.g. Region
         super().__init__(f"{self.code}: {self.message}")

@@ -12,7 +12,7 @@ from urllib.parse import unquote, urlencode
 from strongroom.crypto import dare
 from strongroom.net.streaming import Response
 from strongroom.s3 import checksums, conditions, objectmeta, sse, sse_config
-from strongroom.s3.bucket_api import owner_id, owner_xml, require_bucket
+from strongroom.s3.bucket_api import check_private_acl, owner_id, owner_xml, require_bucket
 from strongroom.s3.context import Ctx
 from strongroom.s3.errors import S3Error
 from strongroom.s3.names import check_object_key
@@ -541,10 +541,62 @@ async def get_acl(ctx: Ctx) -> Response:
 
 async def put_acl(ctx: Ctx) -> Response:
     load_object(ctx)
-    if ctx.headers.get("x-amz-acl", "private") != "private":
-        raise S3Error("NotImplemented", "Only the private canned ACL is supported")
-    await ctx.request.body.read_all(MAX_XML_BODY)
+    check_private_acl(ctx, await ctx.request.body.read_all(MAX_XML_BODY))
     return ctx.response(200)
+
+
+_ATTRIBUTES = frozenset({"ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize"})
+
+
+async def get_attributes(ctx: Ctx) -> Response:
+    """GetObjectAttributes: ETag, checksum, parts, storage class and size in one call."""
+    wanted = {
+        a.strip() for a in ctx.headers.get("x-amz-object-attributes", "").split(",") if a.strip()
+    }
+    if not wanted or not wanted <= _ATTRIBUTES:
+        raise S3Error("InvalidArgument", "Invalid attribute name specified.")
+    sse.reject_get_headers(ctx.headers)
+    record = load_object(ctx)
+    object_key = await unseal_for_read(
+        ctx, record, ctx.bucket, ctx.key, sse.parse_customer_key(ctx.headers)
+    )
+    kind = object_key.kind if object_key is not None else sse.Kind.NONE
+    etag = sse.client_etag(record.etag, kind, object_key)
+    conditions.evaluate(ctx.headers, etag, record.mtime)
+    children: list[str] = []
+    if "ETag" in wanted:
+        children.append(element("ETag", etag))
+    if "Checksum" in wanted:
+        stored = _stored_checksums(record, object_key)
+        values = [
+            (n.removeprefix("x-amz-checksum-").upper(), v)
+            for n, v in stored
+            if n != "x-amz-checksum-type"
+        ]
+        if values:
+            children.append(
+                "<Checksum>"
+                + "".join(element(f"Checksum{alg}", v) for alg, v in values)
+                + "</Checksum>"
+            )
+    if "ObjectParts" in wanted and record.multipart:
+        parts = "".join(
+            "<Part>"
+            + element("PartNumber", s.part_number)
+            + element("Size", s.plain_size)
+            + "</Part>"
+            for s in record.segments
+        )
+        children.append(
+            "<ObjectParts>" + element("TotalPartsCount", len(record.segments))
+            + element("PartsCount", len(record.segments)) + parts + "</ObjectParts>"
+        )  # fmt: skip
+    if "StorageClass" in wanted:
+        children.append(element("StorageClass", "STANDARD"))
+    if "ObjectSize" in wanted:
+        children.append(element("ObjectSize", record.size))
+    headers = [("Last-Modified", objectmeta.http_date(record.mtime))]
+    return ctx.response(200, document("GetObjectAttributesResponse", children), headers, xml=True)
 
 
 async def get_tagging(ctx: Ctx) -> Response:

@@ -301,7 +301,11 @@ def _check_scope(cred: _Credential, region: str, code: str, prefix: str) -> None
     if not re.fullmatch(r"\d{8}", cred.date):
         raise S3Error(code, prefix + _CREDENTIAL_EXPECTED)
     if region and cred.region != region:  # an empty region accepts any (MinIO's default)
-        raise S3Error(code, f"{prefix}the region '{cred.region}' is wrong; expecting '{region}'")
+        raise S3Error(
+            code,
+            f"{prefix}the region '{cred.region}' is wrong; expecting '{region}'",
+            extra={"Region": region},
+        )
     if cred.service != SERVICE:
         raise S3Error(
             code, f'{prefix}incorrect service "{cred.service}". This endpoint belongs to "s3".'

@@ -862,12 +862,6 @@ def test_client_configured_for_another_region(
     assert out == "from a client in eu-west-1"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="missing feature: GetObjectAttributes (`aws s3api get-object-attributes`, GET "
-    "?attributes) answers 501 NotImplemented; S3 and MinIO return ETag, ObjectSize, Checksum "
-    "and ObjectParts",
-)
 def test_get_object_attributes(aws_http: Aws, http_bucket: str) -> None:
     data = b"attributes"
     aws_http.boto.put_object(Bucket=http_bucket, Key="a", Body=data, ChecksumAlgorithm="SHA256")

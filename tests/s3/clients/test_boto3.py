@@ -493,13 +493,6 @@ def regional_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Serv
         yield server
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server bug: with MINIO_REGION set, a request signed for another region gets 400 "
-    "AuthorizationHeaderMalformed without a <Region> element, so botocore's "
-    "S3RegionRedirector (and s3cmd) cannot re-sign for the right region. S3, and MinIO with a "
-    "region configured, put <Region>us-east-1</Region> in the error body (errors.py)",
-)
 def test_wrong_region_error_lets_clients_redirect(regional_server: S3Server) -> None:
     regional_server.client().create_bucket(Bucket="regional")
     s3 = boto3.client(

@@ -401,3 +401,25 @@ def test_anonymous_denied(server: Any, bucket: str) -> None:
     body = info.value.read()
     assert b"<Code>AccessDenied</Code>" in body
     assert b"<RequestId>" in body
+
+
+def test_get_object_attributes(s3: Any, bucket: str) -> None:
+    body = b"attributes" * 100
+    put = s3.put_object(Bucket=bucket, Key="attr", Body=body, ChecksumAlgorithm="SHA256")
+    got = s3.get_object_attributes(
+        Bucket=bucket,
+        Key="attr",
+        ObjectAttributes=["ETag", "Checksum", "ObjectSize", "StorageClass"],
+    )
+    assert got["ETag"] == put["ETag"].strip('"')
+    assert got["ObjectSize"] == len(body)
+    assert got["StorageClass"] == "STANDARD"
+    assert got["Checksum"]["ChecksumSHA256"] == put["ChecksumSHA256"]
+
+
+def test_object_acl_only_private(s3: Any, bucket: str) -> None:
+    s3.put_object(Bucket=bucket, Key="acl", Body=b"x")
+    s3.put_object_acl(Bucket=bucket, Key="acl", ACL="private")
+    with pytest.raises(ClientError) as info:
+        s3.put_object_acl(Bucket=bucket, Key="acl", ACL="public-read")
+    assert error_code(info.value) == "NotImplemented"
