@@ -419,7 +419,8 @@ class LocalStorage:
 
     # -- multipart --
     def create_upload(self, bucket: str, key: str, meta: dict[str, str]) -> UploadRecord:
-        upload_id = secrets.token_urlsafe(32)
+        # hex: an id must never start with "-" (command lines read that as an option)
+        upload_id = secrets.token_hex(24)
         now = time.time()
         with self._write() as conn:
             if not conn.execute("SELECT 1 FROM buckets WHERE name=?", (bucket,)).fetchone():
