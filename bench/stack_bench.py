@@ -36,6 +36,7 @@ stopped on every exit path (``stack down``, then SIGKILL of any pid that is stil
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 import contextlib
 import json
@@ -425,7 +426,7 @@ def measure_cell(
 def start_profilers(
     running: Running, workload: Workload, args: argparse.Namespace
 ) -> list[subprocess.Popen[bytes]]:
-    """With ``--profile DIR``: py-spy (collapsed stacks, every thread, idle samples kept) on each
+    """With ``--profile DIR``: py-spy (collapsed stacks, every thread, on-CPU samples) on each
     Python server process of this cell; OpenBao (Go) is only measured by its CPU time."""
     if not args.profile:
         return []
@@ -441,7 +442,7 @@ def start_profilers(
         if role == "OpenBao":
             continue
         path = out / f"{slug}-{running.name}-{role.replace(' ', '-')}.txt"
-        argv = [spy, "record", "-p", str(pid), "-r", "250", "--idle", "--threads"]
+        argv = [spy, "record", "-p", str(pid), "-r", "250", "--threads"]
         argv += ["--nonblocking", "--format", "raw", "-o", str(path)]
         procs.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     time.sleep(0.5)  # let py-spy attach before the measured run
@@ -685,6 +686,144 @@ def to_json(
     }
 
 
+# -- the KES client alone (--kes-client) --------------------------------------------------------
+
+
+class _RawKES(asyncio.Protocol):
+    """A minimal keep-alive HTTP/1.1 client for one KES request at a time (the floor)."""
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+        self.waiter: asyncio.Future[tuple[int, bytes]] | None = None
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        end = self.buf.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        head = bytes(self.buf[:end]).lower()
+        start = head.find(b"content-length:") + len(b"content-length:")
+        stop = head.find(b"\r\n", start)
+        length = int(head[start : stop if stop > 0 else None])
+        if len(self.buf) >= end + 4 + length:
+            body = bytes(self.buf[end + 4 : end + 4 + length])
+            del self.buf[: end + 4 + length]
+            if self.waiter is not None and not self.waiter.done():
+                self.waiter.set_result((int(head[9:12]), body))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(HTTPError(f"key server closed the connection: {exc!r}"))
+
+    async def request(self, data: bytes) -> tuple[int, bytes]:
+        assert self.transport is not None
+        self.waiter = asyncio.get_running_loop().create_future()
+        self.transport.write(data)
+        return await self.waiter
+
+
+async def _kes_client_bench(stack: Stack, requests: int) -> list[dict[str, Any]]:
+    """``generate_key`` against the stack's key server from this process (CPU 1): the object
+    server's client (``strongroom.kes.client.KESClient``, httpx) and a minimal asyncio client
+    over the same TLS context, 1 and 8 concurrent; CPU per request on both sides."""
+    from strongroom.kes.client import KESClient, client_ssl_context
+
+    port = int(stack.info["ports"]["kes"])
+    certs = stack.root / "certs"
+    identity = {
+        "cert_file": str(certs / "minio.cert"),
+        "key_file": str(certs / "minio.key"),
+        "ca": str(certs / "ca.crt"),
+    }
+    kes_pid = int(stack.info["services"]["kes"]["pid"])
+    name = "minio-key-1"
+    context = b'{"bench-data/object":""}'
+    rows: list[dict[str, Any]] = []
+
+    async def timed(label: str, clients: int, one: Any) -> None:
+        per = max(requests // clients, 1)
+        kes_before, mine_before = cpu_seconds([kes_pid]), time.process_time()
+        started = time.perf_counter()
+        await asyncio.gather(*(one(i, per) for i in range(clients)))
+        wall = time.perf_counter() - started
+        n = per * clients
+        row = {
+            "client": label,
+            "clients": clients,
+            "requests": n,
+            "req_per_s": round(n / wall, 1),
+            "client_cpu_ms": round((time.process_time() - mine_before) * 1e3 / n, 4),
+            "key_server_cpu_ms": round((cpu_seconds([kes_pid]) - kes_before) * 1e3 / n, 4),
+        }
+        rows.append(row)
+        log(f"  {label:34} x{clients}: {row}")
+
+    async with KESClient(f"https://127.0.0.1:{port}", **identity) as kes:
+        for _ in range(200):
+            await kes.generate_key(name, context)
+
+        async def via_kes(_index: int, count: int) -> None:
+            for _ in range(count):
+                await kes.generate_key(name, context)
+
+        for clients in (1, 8):
+            await timed("KESClient (httpx)", clients, via_kes)
+
+    body = json.dumps({"context": base64.b64encode(context).decode()}).encode()
+    request = (
+        f"POST /v1/key/generate/{name} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    tls = client_ssl_context(**identity)
+    loop = asyncio.get_running_loop()
+    conns: list[_RawKES] = []
+    try:
+        for _ in range(8):
+            _, proto = await loop.create_connection(
+                _RawKES, "127.0.0.1", port, ssl=tls, server_hostname="127.0.0.1"
+            )
+            conns.append(proto)
+        for _ in range(200):
+            status, answer = await conns[0].request(request)
+            if status != 200:
+                raise HTTPError(f"key server answered {status}: {answer[:200]!r}")
+
+        async def via_raw(index: int, count: int) -> None:
+            for _ in range(count):
+                status, answer = await conns[index].request(request)
+                if status != 200:
+                    raise HTTPError(f"key server answered {status}")
+                json.loads(answer)
+
+        for clients in (1, 8):
+            await timed("minimal asyncio+ssl, one write", clients, via_raw)
+    finally:
+        for proto in conns:
+            if proto.transport is not None:
+                proto.transport.close()
+        await asyncio.sleep(0.1)
+    return rows
+
+
+def kes_table(rows: list[dict[str, Any]]) -> str:
+    headers = ["KES client (same TLS context)", "clients", "req/s", "client ms/req", "kes ms/req"]
+    body = [
+        [
+            r["client"],
+            str(r["clients"]),
+            fmt(r["req_per_s"]),
+            f"{r['client_cpu_ms']:.3f}",
+            f"{r['key_server_cpu_ms']:.3f}",
+        ]
+        for r in rows
+    ]
+    return _render(headers, body, left=1)
+
+
 # -- main ---------------------------------------------------------------------------------------
 
 
@@ -708,6 +847,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--strongroom-cmd",
         default="",
         help="command that replaces `python -m strongroom` for both object servers' start",
+    )
+    parser.add_argument(
+        "--kes-client",
+        type=int,
+        default=0,
+        metavar="N",
+        help="after the cells: N generate_key requests per row from this process with the "
+        "object server's KES client (httpx) and with a minimal asyncio client, CPU per request",
     )
     parser.add_argument(
         "--profile",
@@ -752,6 +899,7 @@ def main(argv: list[str] | None = None) -> int:
     static_proc: subprocess.Popen[bytes] | None = None
     servers: dict[str, Running] = {}
     results: dict[str, dict[str, Best]] = {}
+    kes_rows: list[dict[str, Any]] = []
     error = ""
     began = time.perf_counter()
     try:
@@ -773,6 +921,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         log("== measuring (cell by cell, alternating order)")
         results = run_all(servers, cells, args)
+        if args.kes_client:
+            log(f"== the KES client alone: {args.kes_client} generate_key requests per row")
+            # the standard asyncio loop, as in the object server (not the load generator's uvloop)
+            kes_rows = asyncio.run(_kes_client_bench(stack, args.kes_client))
     except (Unavailable, HTTPError, OSError, ssl.SSLError, subprocess.SubprocessError) as exc:
         error = f"{type(exc).__name__}: {exc}"
         log(f"benchmark stopped early: {error}")
@@ -813,6 +965,10 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print("CPU per operation (4 KiB) or per MB (64 MiB), milliseconds:")
         print(cpu_table(results, cells))
+    if kes_rows:
+        print()
+        print("The KES client alone (this process on the client CPU, key server on CPU 0):")
+        print(kes_table(kes_rows))
     bad = [
         f"! {name} {wname}: statuses {best.statuses} errors {best.errors[:2]}"
         for name, per in results.items()
@@ -824,6 +980,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         data = to_json(results, servers, args, cells, elapsed, facts)
         data["error"] = error
+        data["kes_client"] = kes_rows
         Path(args.json).write_text(json.dumps(data, indent=2) + "\n")
         log(f"wrote {args.json}")
     return 1 if error else 0

@@ -62,6 +62,8 @@ def test_tiny_run(tmp_path: Path) -> None:
             client_cpu,
             "--workdir",
             str(work),
+            "--kes-client",
+            "40",
             "--json",
             str(out),
         ],
@@ -100,6 +102,17 @@ def test_tiny_run(tmp_path: Path) -> None:
     assert sum(c["key server"] for c in stack_cpu) > 0  # data keys came from the key server
     assert set(result["ratios"]) == expected
     assert all(r > 0 for r in result["ratios"].values())
+    # the KES client alone: both clients, 1 and 8 concurrent, CPU seen on both sides
+    rows = result["kes_client"]
+    assert [(r["client"].split()[0], r["clients"]) for r in rows] == [
+        ("KESClient", 1),
+        ("KESClient", 8),
+        ("minimal", 1),
+        ("minimal", 8),
+    ]
+    for row in rows:
+        assert row["requests"] > 0 and row["req_per_s"] > 0, row
+        assert row["client_cpu_ms"] > 0, row
     # the printed table: both columns, the ratio, the target line, the CPU table
     assert "stack/static" in proc.stdout and ">= 0.70" in proc.stdout
     assert "CPU per operation" in proc.stdout
