@@ -77,7 +77,15 @@ TARGETS = {
     ("put", 4 << 10): 1500.0,
     ("get", 4 << 10): 3000.0,
 }
-ORDER = ("strongroom", "strongroom-sse-s3", "strongroom-sse-c", "moto", "seaweedfs", "sink")
+ORDER = (
+    "strongroom",
+    "strongroom-sse-s3",
+    "strongroom-tls",
+    "strongroom-sse-c",
+    "moto",
+    "seaweedfs",
+    "sink",
+)
 
 
 @dataclass
@@ -109,6 +117,9 @@ def columns(sse: list[str] | None = None, command: Sequence[str] = ()) -> list[C
         if mode == "s3":
             start = functools.partial(sr, name="strongroom-sse-s3", put_headers=SSE_S3_HEADERS)
             result.append(Column("strongroom-sse-s3", start))
+        elif mode == "tls":  # plaintext over HTTPS: SSE-C's fair baseline
+            start = functools.partial(sr, name="strongroom-tls", tls=True)
+            result.append(Column("strongroom-tls", start))
         elif mode == "c":
             start = functools.partial(
                 sr,
@@ -154,7 +165,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--sse",
         default="",
-        help="comma list of extra strongroom columns: s3 (SSE-S3), c (SSE-C over HTTPS)",
+        help="comma list of extra strongroom columns: s3 (SSE-S3), c (SSE-C over HTTPS), "
+        "tls (plaintext over HTTPS, SSE-C's baseline)",
     )
     parser.add_argument(
         "--strongroom-cmd",
@@ -339,6 +351,9 @@ def table(runs: dict[str, ServerRun], cells: list[Workload]) -> str:
             for name in shown
             if name.startswith("strongroom-sse-")
         ]
+        if "strongroom-tls" in runs and "strongroom-sse-c" in runs:
+            # SSE-C needs HTTPS: compare it with plaintext over HTTPS as well
+            ratios.append(("sse-c/tls", "strongroom-sse-c", "strongroom-tls"))
     headers += [r[0] for r in ratios]
     rows: list[list[str]] = []
     notes: list[str] = []
@@ -413,13 +428,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     cells = workloads(args)
     sse = [m.strip().lower() for m in args.sse.split(",") if m.strip()]
-    if set(sse) - {"s3", "c"}:
-        log(f"--sse takes s3 and/or c, not {args.sse!r}")
+    if set(sse) - {"s3", "c", "tls"}:
+        log(f"--sse takes s3, c and tls, not {args.sse!r}")
         return 2
     available = columns(sse, shlex.split(args.strongroom_cmd))
     wanted = {n.strip() for n in args.only.split(",") if n.strip()}
     if wanted and "strongroom" in wanted:
-        wanted |= {f"strongroom-sse-{m}" for m in sse}
+        wanted |= {"strongroom-tls" if m == "tls" else f"strongroom-sse-{m}" for m in sse}
     chosen = [c for c in available if not wanted or c.name in wanted]
     unknown = wanted - {c.name for c in available}
     if unknown:

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import os
 import socket
 import time
 from collections import deque
@@ -39,6 +40,7 @@ MAX_HEADERS = 200
 BODY_HIGH_WATER = 4 * 1024 * 1024
 IDLE_TIMEOUT = 75.0
 BODY_TIMEOUT = 120.0
+TLS_READ_SIZE = 1024 * 1024
 
 _REASONS = {s.value: s.phrase for s in HTTPStatus}
 
@@ -363,6 +365,18 @@ class HttpConnection(asyncio.Protocol):
             finally:
                 self._drain_waiter = None
 
+    async def _send_region(self, transport: asyncio.Transport, region: FileRegion) -> None:
+        fd = region.file.fileno()
+        offset, remaining = region.offset, region.count
+        while remaining:
+            chunk = os.pread(fd, min(remaining, TLS_READ_SIZE), offset)
+            if not chunk:
+                raise ClientDisconnected("the file ended early")
+            transport.write(chunk)
+            offset += len(chunk)
+            remaining -= len(chunk)
+            await self._drain()
+
     def _respond_raw_and_close(self, status: int, message: bytes) -> None:
         if self._transport is None or self._closed:
             return
@@ -487,8 +501,14 @@ class HttpConnection(asyncio.Protocol):
             loop = asyncio.get_running_loop()
             try:
                 for region in body:
-                    if region.count > 0:
-                        await self._drain()
+                    if region.count <= 0:
+                        continue
+                    await self._drain()
+                    if self._tls:
+                        # TLS has no zero-copy path, and asyncio's fallback sends 16 KiB per
+                        # loop iteration: read megabytes and write them ourselves.
+                        await self._send_region(transport, region)
+                    else:
                         await loop.sendfile(transport, region.file, region.offset, region.count)
             except BaseException:
                 transport.abort()
