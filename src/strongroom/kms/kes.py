@@ -16,9 +16,13 @@ client is created on first use in each process, so worker processes never share 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import hmac
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
 from strongroom.crypto.kms_context import canonical_context
 from strongroom.crypto.secret import SecretBytes
@@ -30,6 +34,7 @@ from strongroom.kes.client import (
     KESKeyNotFoundError,
     KESNotAllowedError,
     KESUnavailableError,
+    client_ssl_context,
     parse_endpoints,
 )
 from strongroom.kms.base import (
@@ -42,6 +47,7 @@ from strongroom.kms.base import (
     KMSStatus,
     KMSUnavailableError,
 )
+from strongroom.kms.kes_wire import KESWire
 
 ENV_ENDPOINT = "MINIO_KMS_KES_ENDPOINT"
 ENV_KEY_FILE = "MINIO_KMS_KES_KEY_FILE"
@@ -69,6 +75,16 @@ class KESSettings:
     ca: str | None = None
     key_password: str | None = field(default=None, repr=False)
     insecure: bool = False
+
+    def ssl_context(self) -> ssl.SSLContext:
+        return client_ssl_context(
+            cert_file=self.cert_file,
+            key_file=self.key_file,
+            api_key=self.api_key,
+            ca=self.ca,
+            insecure=self.insecure,
+            password=self.key_password,
+        )
 
     def client(self) -> KESClient:
         return KESClient(
@@ -116,6 +132,19 @@ def settings_from_env(env: Mapping[str, str]) -> KESSettings | None:
     )
 
 
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()
+
+
+def _field(doc: object, name: str) -> bytes:
+    if not isinstance(doc, dict) or not isinstance(doc.get(name), str):
+        raise KESError(0, f"invalid server response: missing '{name}'")
+    try:
+        return base64.b64decode(doc[name], validate=True)
+    except (binascii.Error, ValueError):
+        raise KESError(0, f"invalid server response: '{name}' is not base64") from None
+
+
 def _translate(exc: KESError) -> KMSError:
     if isinstance(exc, KESKeyNotFoundError):
         return KMSKeyNotFoundError(exc.message)
@@ -136,6 +165,7 @@ class KESKMS:
     def __init__(self, settings: KESSettings) -> None:
         self.settings = settings
         self._client: KESClient | None = None
+        self._wire: KESWire | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def __repr__(self) -> str:
@@ -148,16 +178,31 @@ class KESKMS:
         return self.settings.key_name
 
     def _kes(self) -> KESClient:
+        self._for_this_loop()
+        assert self._client is not None
+        return self._client
+
+    def _data_keys(self) -> KESWire:
+        """The lean transport for generate/decrypt, the calls on the object data path."""
+        self._for_this_loop()
+        assert self._wire is not None
+        return self._wire
+
+    def _for_this_loop(self) -> None:
         loop = asyncio.get_running_loop()
         if self._client is None or self._loop is not loop:
             self._client = self.settings.client()
+            self._wire = KESWire(list(self.settings.endpoints), self.settings.ssl_context())
             self._loop = loop
-        return self._client
 
     async def generate_key(self, key_id: str, context: Mapping[str, str]) -> DataKey:
         name = key_id or self.default_key
+        path = f"/v1/key/generate/{quote(name, safe='')}"
         try:
-            plaintext, ciphertext = await self._kes().generate_key(name, canonical_context(context))
+            doc = await self._data_keys().post_json(
+                path, {"context": _b64(canonical_context(context))}
+            )
+            plaintext, ciphertext = _field(doc, "plaintext"), _field(doc, "ciphertext")
         except KESError as exc:
             raise _translate(exc) from None
         except OSError as exc:
@@ -167,8 +212,10 @@ class KESKMS:
         return DataKey(name, SecretBytes(plaintext), ciphertext)
 
     async def decrypt(self, key_id: str, ciphertext: bytes, context: Mapping[str, str]) -> bytes:
+        path = f"/v1/key/decrypt/{quote(key_id, safe='')}"
+        document = {"ciphertext": _b64(ciphertext), "context": _b64(canonical_context(context))}
         try:
-            plaintext = await self._kes().decrypt(key_id, ciphertext, canonical_context(context))
+            plaintext = _field(await self._data_keys().post_json(path, document), "plaintext")
         except KESError as exc:
             raise _translate(exc) from None
         except OSError as exc:
@@ -238,6 +285,9 @@ class KESKMS:
             await self.generate_key(self.default_key, _STATUS_CONTEXT)
 
     async def close(self) -> None:
+        if self._wire is not None:
+            self._wire.close()
+            self._wire = None
         if self._client is not None:
             await self._client.aclose()
             self._client = None
