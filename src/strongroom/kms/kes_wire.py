@@ -33,9 +33,10 @@ class _Response:
     """httptools callbacks collecting one response."""
 
     def __init__(self) -> None:
+        self.parser: httptools.HttpResponseParser | None = None
         self.body = bytearray()
         self.done = False
-        self.keep_alive = True
+        self.keep_alive = False
         self.content_type = ""
         self._header = b""
 
@@ -50,6 +51,8 @@ class _Response:
 
     def on_message_complete(self) -> None:
         self.done = True
+        # asked here: once the callback returns, the parser has reset and answers False
+        self.keep_alive = self.parser is not None and self.parser.should_keep_alive()
 
 
 class _Connection:
@@ -61,12 +64,12 @@ class _Connection:
         self.writer.write(request)
         response = _Response()
         parser = httptools.HttpResponseParser(response)
+        response.parser = parser
         while not response.done:
             data = await self.reader.read(65536)
             if not data:
                 raise ConnectionResetError("the key server closed the connection")
             parser.feed_data(data)
-        response.keep_alive = parser.should_keep_alive()
         return parser.get_status_code(), response
 
     def close(self) -> None:
