@@ -29,9 +29,10 @@ MAX_PART_SIZE = 5 * 1024**3
 
 
 class Transform(Protocol):
-    """A stage between plaintext and storage (encryption). ``update`` returns bytes to store."""
+    """A stage between plaintext and storage (encryption). ``update_parts`` returns the pieces
+    to store, in order, unjoined (the sink writes them with one ``writev``)."""
 
-    def update(self, data: bytes | memoryview) -> bytes: ...
+    def update_parts(self, data: bytes | memoryview) -> list[bytes]: ...
 
     def finalize(self) -> bytes: ...
 
@@ -64,6 +65,21 @@ class _Sink:
                 self._buffer = bytearray()
         else:
             self._writer.write(data)
+
+    def write_parts(self, pieces: list[bytes]) -> None:
+        if self._writer is None:
+            for piece in pieces:
+                self.write(piece)
+        else:
+            self.size += sum(len(p) for p in pieces)
+            self._writer.write_many(pieces)
+
+    def store(self, data: bytes | memoryview, transform: Transform | None) -> None:
+        """Store plaintext ``data``, through ``transform`` when there is one."""
+        if transform is None:
+            self.write(data)
+        else:
+            self.write_parts(transform.update_parts(data))
 
     async def commit(self, segment: Segment) -> Segment:
         if self._writer is None:
@@ -130,7 +146,7 @@ async def receive(
                 if received > max_size:
                     raise S3Error("EntityTooLarge")
                 checksummer.update(piece)
-                sink.write(transform.update(piece) if transform is not None else piece)
+                sink.store(piece, transform)
         trailers = decoder.finish() if decoder is not None else {}
         if length is not None and received != length:
             raise S3Error("IncompleteBody")
@@ -171,7 +187,7 @@ async def store_stream(
             if size > max_size:
                 raise S3Error("EntityTooLarge")
             checksummer.update(chunk)
-            sink.write(transform.update(chunk) if transform is not None else chunk)
+            sink.store(chunk, transform)
         if transform is not None:
             sink.write(transform.finalize())
         etag = checksummer.etag()

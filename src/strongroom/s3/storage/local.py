@@ -107,6 +107,20 @@ class DataWriter:
             view = view[written:]
             self.size += written
 
+    def write_many(self, pieces: list[bytes]) -> None:
+        """Write pieces in order with one ``writev`` (no joining copy)."""
+        if not pieces:
+            return
+        written = os.writev(self._fd, pieces)
+        self.size += written
+        if written < sum(len(p) for p in pieces):  # a short write: finish piece by piece
+            for piece in pieces:
+                if written >= len(piece):
+                    written -= len(piece)
+                    continue
+                self.write(memoryview(piece)[written:])
+                written = 0
+
     def commit(self) -> None:
         """Flush to stable storage (file and its directory entry). Blocking."""
         os.fsync(self._fd)
