@@ -50,7 +50,9 @@ __all__ = [
     "PartRange",
     "decrypt",
     "decrypt_multipart_range",
+    "decrypt_multipart_range_into",
     "decrypt_range",
+    "decrypt_range_into",
     "decrypted_size",
     "encrypt",
     "encrypted_range",
@@ -354,19 +356,30 @@ def encrypt(
 class _Opener:
     """Checks and opens packages of one stream; remembers the stream's cipher and nonce."""
 
-    __slots__ = ("_aeads", "_cipher", "_key", "_nonce")
+    __slots__ = ("_aeads", "_cipher", "_ctr", "_full_header", "_key", "_nonce", "_prefix")
 
     def __init__(self, key: bytes, cipher_hint: CipherSuite | None) -> None:
         self._key = _check_key(key)
         self._cipher = None if cipher_hint is None else CipherSuite(cipher_hint)
         self._aeads: dict[int, _Aead] = {}
         self._nonce: bytes | None = None  # 12 bytes, final flag clear
+        # Once the stream is known: the exact header of its full, non-final packages, and the
+        # AEAD nonce parts of such packages (8-byte prefix, 4-byte counter before the XOR).
+        self._full_header: bytes | None = None
+        self._prefix = b""
+        self._ctr = 0
 
-    def open(self, pkg: memoryview, seq: int, final: bool | None) -> bytes:
-        """Open one package. ``final``: whether it must (True) or must not (False) carry the final
-        flag; None accepts either. The caller checks ``len(pkg)`` against the header first."""
+    def _aead_nonce(self, pkg: memoryview, seq: int, final: bool | None) -> bytes:
+        """The AEAD nonce of a package, after checking its header against the stream."""
         if seq > MAX_SEQUENCE_NUMBER:
             raise DareError("dare: sequence number overflow")
+        if (
+            final is not True
+            and len(pkg) == PACKAGE_SIZE
+            and self._full_header is not None
+            and pkg[:HEADER_SIZE] == self._full_header
+        ):
+            return self._prefix + (self._ctr ^ seq).to_bytes(4, "little")
         version, cipher_id, flag_byte = pkg[0], pkg[1], pkg[4]
         if version != VERSION_20:
             raise DareError("dare: unsupported version")
@@ -387,17 +400,40 @@ class _Opener:
         nonce = bytes([flag_byte & 0x7F]) + bytes(pkg[5:16])
         if self._nonce is None:
             self._nonce = nonce
+            self._full_header = bytes([VERSION_20, self._cipher, 0xFF, 0xFF]) + nonce
+            self._prefix = nonce[:8]
+            self._ctr = int.from_bytes(nonce[8:12], "little")
         elif not hmac.compare_digest(nonce, self._nonce):
             raise DareError("dare: package from another stream")
+        ctr = int.from_bytes(pkg[12:16], "little") ^ seq
+        return bytes(pkg[4:12]) + ctr.to_bytes(4, "little")
+
+    def _aead(self) -> _Aead:
+        assert self._cipher is not None
         aead = self._aeads.get(self._cipher)
         if aead is None:
             aead = self._aeads[self._cipher] = _new_aead(self._cipher, self._key)
-        ctr = int.from_bytes(pkg[12:16], "little") ^ seq
-        aead_nonce = bytes(pkg[4:12]) + ctr.to_bytes(4, "little")
+        return aead
+
+    def open(self, pkg: memoryview, seq: int, final: bool | None) -> bytes:
+        """Open one package. ``final``: whether it must (True) or must not (False) carry the final
+        flag; None accepts either. The caller checks ``len(pkg)`` against the header first."""
+        nonce = self._aead_nonce(pkg, seq, final)
         try:
-            return aead.decrypt(aead_nonce, pkg[HEADER_SIZE:], pkg[:4])
+            return self._aead().decrypt(nonce, pkg[HEADER_SIZE:], pkg[:4])
         except InvalidTag:
             raise DareError("dare: authentication failed") from None
+
+    def open_into(self, pkg: memoryview, seq: int, final: bool | None, out: memoryview) -> int:
+        """Like :meth:`open`, writing the plaintext to the start of ``out``; returns its length.
+        On failure ``out`` may hold unauthenticated bytes: the caller must discard them."""
+        nonce = self._aead_nonce(pkg, seq, final)
+        size = len(pkg) - OVERHEAD
+        try:
+            self._aead().decrypt_into(nonce, pkg[HEADER_SIZE:], pkg[:4], out[:size])
+        except InvalidTag:
+            raise DareError("dare: authentication failed") from None
+        return size
 
 
 class DareDecryptor:
@@ -534,25 +570,95 @@ def decrypt_range(
     Arguments are checked at once (``ValueError``); data errors raise :class:`DareError` while
     iterating.
     """
-    if plain_size < 0 or plain_size > MAX_STREAM_SIZE:
-        raise ValueError("plaintext size out of range for a DARE stream")
-    _check_range(plain_size, offset, length)
+    _check_stream_range(plain_size, offset, length)
     opener = _Opener(key, cipher_hint)
-    return _decrypt_range(opener, read, plain_size, offset, length, max(read_size, PACKAGE_SIZE))
+    per_read = max(read_size // PACKAGE_SIZE, 1)
+    return _decrypt_range(opener, read, plain_size, offset, length, per_read)
 
 
 def _decrypt_range(
-    opener: _Opener, read: ReadFn, plain_size: int, offset: int, length: int, read_size: int
+    opener: _Opener, read: ReadFn, plain_size: int, offset: int, length: int, per_read: int
 ) -> Iterator[bytes]:
+    skip = offset % MAX_PAYLOAD_SIZE
+    remaining = length
+    for seq, pkg, is_last in _packages(read, plain_size, offset, length, per_read):
+        plain = opener.open(pkg, seq, is_last)
+        if skip or len(plain) > remaining:
+            plain = plain[skip : skip + remaining]
+            skip = 0
+        remaining -= len(plain)
+        yield plain
+
+
+def decrypt_range_into(
+    key: bytes,
+    read: ReadFn,
+    plain_size: int,
+    offset: int,
+    length: int,
+    buffer: bytearray,
+    *,
+    cipher_hint: CipherSuite | None = None,
+) -> Iterator[memoryview]:
+    """:func:`decrypt_range` into a caller's buffer, without a copy per package.
+
+    ``buffer`` holds a whole number of 64 KiB payloads (at least one); packages are read as many
+    at a time as it holds. Each yielded view is a slice of ``buffer`` that stays valid only until
+    the next one is asked for. After a :class:`DareError` the buffer may hold unauthenticated
+    bytes, but no view of them was yielded.
+    """
+    _check_stream_range(plain_size, offset, length)
+    per_read = _buffer_packages(buffer)
+    opener = _Opener(key, cipher_hint)
+    return _decrypt_range_into(opener, read, plain_size, offset, length, buffer, per_read)
+
+
+def _buffer_packages(buffer: bytearray) -> int:
+    count, rest = divmod(len(buffer), MAX_PAYLOAD_SIZE)
+    if count < 1 or rest:
+        raise ValueError("the buffer must hold a whole number of 64 KiB payloads")
+    return count
+
+
+def _decrypt_range_into(
+    opener: _Opener,
+    read: ReadFn,
+    plain_size: int,
+    offset: int,
+    length: int,
+    buffer: bytearray,
+    per_read: int,
+) -> Iterator[memoryview]:
+    out = memoryview(buffer)
+    skip = offset % MAX_PAYLOAD_SIZE
+    remaining = length
+    filled = 0
+    for seq, pkg, is_last in _packages(read, plain_size, offset, length, per_read):
+        filled += opener.open_into(pkg, seq, is_last, out[filled:])
+        if filled == len(out) or filled - skip >= remaining:
+            view = out[skip : min(filled, skip + remaining)]
+            remaining -= len(view)
+            skip = filled = 0
+            yield view
+
+
+def _check_stream_range(plain_size: int, offset: int, length: int) -> None:
+    if plain_size < 0 or plain_size > MAX_STREAM_SIZE:
+        raise ValueError("plaintext size out of range for a DARE stream")
+    _check_range(plain_size, offset, length)
+
+
+def _packages(
+    read: ReadFn, plain_size: int, offset: int, length: int, per_read: int
+) -> Iterator[tuple[int, memoryview, bool]]:
+    """``(sequence number, package, is last of stream)`` for every package that overlaps the
+    plaintext range, read ``per_read`` packages at a time, each checked to have the size its
+    position requires (its header is checked when it is opened)."""
     if length == 0:
         return
     last_of_stream = (plain_size - 1) // MAX_PAYLOAD_SIZE
-    first = offset // MAX_PAYLOAD_SIZE
+    pkg_index = offset // MAX_PAYLOAD_SIZE
     last = (offset + length - 1) // MAX_PAYLOAD_SIZE
-    skip = offset - first * MAX_PAYLOAD_SIZE
-    remaining = length
-    per_read = read_size // PACKAGE_SIZE
-    pkg_index = first
     while pkg_index <= last:
         batch_end = min(last + 1, pkg_index + per_read)  # exclusive package index
         enc_off = pkg_index * PACKAGE_SIZE
@@ -571,12 +677,7 @@ def _decrypt_range(
             pos += size
             if len(pkg) < HEADER_SIZE or (pkg[2] | (pkg[3] << 8)) + 1 + OVERHEAD != size:
                 raise DareError("dare: invalid package length")
-            plain = opener.open(pkg, seq, is_last)
-            if skip or len(plain) > remaining:
-                plain = plain[skip : skip + remaining]
-                skip = 0
-            remaining -= len(plain)
-            yield plain
+            yield seq, pkg, is_last
         pkg_index = batch_end
 
 
@@ -597,21 +698,47 @@ def decrypt_multipart_range(
     stored parts. Keys are asked for lazily, part by part.
     """
     ranges = part_ranges(part_sizes, offset, length)
+    per_read = max(read_size // PACKAGE_SIZE, 1)
 
     def chunks() -> Iterator[bytes]:
         for pr in ranges:
-
-            def read_part(off: int, n: int, base: int = pr.enc_start) -> BytesLike:
-                return read(base + off, n)
-
-            yield from decrypt_range(
-                part_key(pr.index),
-                read_part,
-                pr.plain_size,
-                pr.offset,
-                pr.length,
-                cipher_hint=cipher_hint,
-                read_size=read_size,
+            opener = _Opener(part_key(pr.index), cipher_hint)
+            read_part = _part_reader(read, pr.enc_start)
+            yield from _decrypt_range(
+                opener, read_part, pr.plain_size, pr.offset, pr.length, per_read
             )
 
     return chunks()
+
+
+def decrypt_multipart_range_into(
+    part_key: Callable[[int], bytes],
+    read: ReadFn,
+    part_sizes: Sequence[int],
+    offset: int,
+    length: int,
+    buffer: bytearray,
+    *,
+    cipher_hint: CipherSuite | None = None,
+) -> Iterator[memoryview]:
+    """:func:`decrypt_multipart_range` into a caller's buffer, as :func:`decrypt_range_into`
+    (views never span two parts)."""
+    ranges = part_ranges(part_sizes, offset, length)
+    per_read = _buffer_packages(buffer)
+
+    def views() -> Iterator[memoryview]:
+        for pr in ranges:
+            opener = _Opener(part_key(pr.index), cipher_hint)
+            read_part = _part_reader(read, pr.enc_start)
+            yield from _decrypt_range_into(
+                opener, read_part, pr.plain_size, pr.offset, pr.length, buffer, per_read
+            )
+
+    return views()
+
+
+def _part_reader(read: ReadFn, base: int) -> ReadFn:
+    def read_part(offset: int, size: int) -> BytesLike:
+        return read(base + offset, size)
+
+    return read_part

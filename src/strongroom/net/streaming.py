@@ -25,7 +25,7 @@ import os
 import socket
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from http import HTTPStatus
@@ -62,7 +62,35 @@ class FileRegion:
     count: int
 
 
-ResponseBody = bytes | AsyncIterator[bytes] | list[FileRegion]
+class BufferStream:
+    """A response body produced into one reused buffer (e.g. decrypted in place).
+
+    ``views`` yields memoryviews that are valid only until the next one is asked for: the server
+    hands each view to the transport and waits until the transport no longer holds it before it
+    asks for the next, so nothing is copied on the way. The first view is produced here, before
+    the response starts, so that a failure to produce even that becomes an error response
+    rather than a cut connection. A failure later aborts the connection.
+    """
+
+    __slots__ = ("_first", "_views")
+
+    def __init__(self, views: Iterator[memoryview]) -> None:
+        self._views = views
+        self._first: memoryview | None = next(views, None)
+
+    def __iter__(self) -> Iterator[memoryview]:
+        first, self._first = self._first, None
+        if first is not None:
+            yield first
+            yield from self._views
+
+    def close(self) -> None:
+        close = getattr(self._views, "close", None)
+        if close is not None:
+            close()
+
+
+ResponseBody = bytes | AsyncIterator[bytes] | list[FileRegion] | BufferStream
 
 
 @dataclass(slots=True)
@@ -377,6 +405,35 @@ class HttpConnection(asyncio.Protocol):
             remaining -= len(chunk)
             await self._drain()
 
+    async def _send_buffers(
+        self, transport: asyncio.Transport, body: BufferStream, chunked: bool
+    ) -> None:
+        """Write every view of ``body``; each is out of the transport's hands (sent, or copied
+        by the transport) before the next one is produced into the same buffer."""
+        low, high = transport.get_write_buffer_limits()
+        # Pause as soon as the transport buffers anything, so that resume_writing means "empty"
+        # (an SSL transport pauses at size >= high, a socket transport at size > high).
+        transport.set_write_buffer_limits(high=1 if self._tls else 0, low=0)
+        try:
+            for view in body:
+                if chunked:
+                    transport.write(b"%x\r\n" % len(view))
+                    transport.write(view)
+                    transport.write(b"\r\n")
+                else:
+                    transport.write(view)
+                await self._drain()
+            if chunked:
+                transport.write(b"0\r\n\r\n")
+        except BaseException:
+            transport.abort()
+            self._closed = True
+            raise
+        finally:
+            body.close()
+            if not self._closed:
+                transport.set_write_buffer_limits(high=high, low=low)
+
     def _respond_raw_and_close(self, status: int, message: bytes) -> None:
         if self._transport is None or self._closed:
             return
@@ -488,7 +545,9 @@ class HttpConnection(asyncio.Protocol):
             transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         if no_body:
             transport.write(head)
-            if not isinstance(body, bytes | list):
+            if isinstance(body, BufferStream):
+                body.close()
+            elif not isinstance(body, bytes | list):
                 await _aclose(body)
         elif isinstance(body, bytes):
             if len(body) < 65536:
@@ -514,6 +573,9 @@ class HttpConnection(asyncio.Protocol):
                 transport.abort()
                 self._closed = True
                 raise
+        elif isinstance(body, BufferStream):
+            transport.write(head)
+            await self._send_buffers(transport, body, chunked)
         else:
             transport.write(head)
             try:

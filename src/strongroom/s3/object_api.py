@@ -17,7 +17,7 @@ from strongroom.s3.context import Ctx
 from strongroom.s3.errors import S3Error
 from strongroom.s3.names import check_object_key
 from strongroom.s3.payload import Received, receive, store_plaintext
-from strongroom.s3.reader import OpenObject, primed_stream
+from strongroom.s3.reader import OpenObject
 from strongroom.s3.storage import BucketNotFoundError, ObjectRecord, Segment
 from strongroom.s3.xmlio import document, element, iso8601, parse, text
 
@@ -202,8 +202,9 @@ def _object_response(
         body = opened.plain_body(first, last)
         return Response(status, headers, body, content_length=length, on_done=opened.closer())
     try:
-        stream = primed_stream(opened.plaintext(object_key, first, last))
+        stream = opened.plaintext_body(object_key, first, last)
     except dare.DareError:
+        opened.close()
         raise S3Error(
             "InternalError", "The requested object was modified and may be compromised"
         ) from None
