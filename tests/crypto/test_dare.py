@@ -571,3 +571,18 @@ def test_update_parts_equal_update(size: int, feed: int) -> None:
         plain.extend(chunk)
     dec.finalize()
     assert b"".join(plain) == data
+
+
+@PROPS
+@given(
+    size=st.sampled_from([1, 2, 16, 32, P - 1, P]) | st.integers(1, P),
+    cipher=st.sampled_from(list(CipherSuite)),
+    nonce=st.binary(min_size=12, max_size=12),
+)
+def test_one_package_shortcut_equals_the_encryptor(
+    size: int, cipher: CipherSuite, nonce: bytes
+) -> None:
+    data = os.urandom(size)
+    enc = DareEncryptor(KEY, cipher=cipher, nonce=nonce)
+    expected = enc.update(data) + enc.finalize()
+    assert dare.encrypt(KEY, data, cipher=cipher, nonce=nonce) == expected

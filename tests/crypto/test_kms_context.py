@@ -108,3 +108,13 @@ def test_parse_context() -> None:
 def test_mixed_surrogates() -> None:
     # U+DC80 stands for the raw byte 0x80; U+D800 for the 3 invalid bytes ED A0 80
     assert canonical_context({"k": "a\udc80b\ud800"}) == b'{"k":"a\\ufffdb' + b"\\ufffd" * 3 + b'"}'
+
+
+@given(
+    st.binary(max_size=40)
+    | st.text(st.characters(min_codepoint=0x1F, max_codepoint=0x80)).map(str.encode)
+)
+def test_plain_ascii_shortcut_equals_full_escaping(raw: bytes) -> None:
+    from strongroom.crypto.kms_context import _quote, _quote_escaped
+
+    assert _quote(raw) == _quote_escaped(raw)

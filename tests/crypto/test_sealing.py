@@ -230,3 +230,16 @@ def test_ssec_vector_through_sealed_key() -> None:
     legacy = sealing.SealedKey(SSEC_IV, SSEC_SEALED, "DARE-SHA256")
     with pytest.raises(UnsealError):
         sealing.open_object_key(legacy, SSEC_KEY, "SSE-C", "bucket", "object")
+
+
+_SEGMENT = st.sampled_from(["", ".", "..", "a", "b.c", "..d", "e.."])
+
+
+@given(
+    bucket=st.lists(_SEGMENT, min_size=1, max_size=2).map("/".join),
+    obj=st.lists(_SEGMENT, max_size=5).map("/".join),
+)
+def test_object_path_shortcut_equals_path_clean(bucket: str, obj: str) -> None:
+    elems = [e for e in (bucket, obj) if e]
+    expected = sealing._go_clean("/".join(elems)) if elems else ""
+    assert sealing.object_path(bucket, obj) == expected

@@ -344,6 +344,8 @@ def encrypt(
     sequence_number: int = 0,
 ) -> bytes:
     """Encrypt a whole plaintext into one DARE 2.0 stream (random nonce unless given)."""
+    if 0 < len(data) <= MAX_PAYLOAD_SIZE and sequence_number == 0:
+        return _encrypt_one_package(key, data, CipherSuite(cipher), nonce)
     enc = DareEncryptor(key, cipher=cipher, nonce=nonce, sequence_number=sequence_number)
     head = enc.update(data)
     return head + enc.finalize()
@@ -351,6 +353,26 @@ def encrypt(
 
 # ---------------------------------------------------------------------------------------------
 # decryption
+
+
+def _encrypt_one_package(
+    key: bytes, data: BytesLike, cipher: CipherSuite, nonce: bytes | None
+) -> bytes:
+    """A stream of exactly one (final) package, sequence number 0: what :class:`DareEncryptor`
+    produces for 1..64 KiB of plaintext, without its set-up (sealed keys, ETags, small objects)."""
+    if len(key) != KEY_SIZE:
+        raise ValueError("a DARE key must be 32 bytes")
+    if nonce is None:
+        nonce = os.urandom(NONCE_SIZE)
+    elif len(nonce) != NONCE_SIZE:
+        raise ValueError("a DARE nonce must be 12 bytes")
+    n = len(data) - 1
+    aad = bytes((VERSION_20, cipher, n & 0xFF, n >> 8))
+    # final flag set; sequence number 0 leaves the counter as it is, so the AEAD nonce is
+    # exactly the header's nonce
+    header_nonce = bytes((nonce[0] | FINAL_FLAG,)) + bytes(nonce[1:])
+    sealed = _new_aead(cipher, bytes(key)).encrypt(header_nonce, data, aad)
+    return aad + header_nonce + sealed
 
 
 class _Opener:

@@ -19,6 +19,7 @@ they stand for, and any other lone surrogate treated as the invalid bytes it wou
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 
 __all__ = ["canonical_context", "parse_context"]
@@ -54,7 +55,17 @@ def _to_bytes(s: str | bytes) -> bytes:
         )
 
 
+# Printable ASCII that needs no escape: most contexts (bucket and object names) are only that.
+_NEEDS_WORK = re.compile(rb'[^\x20-\x7e]|["\\<>&]')
+
+
 def _quote(raw: bytes) -> bytes:
+    if _NEEDS_WORK.search(raw) is None:
+        return b'"' + raw + b'"'
+    return _quote_escaped(raw)
+
+
+def _quote_escaped(raw: bytes) -> bytes:
     parts = [b'"']
     pos = 0
     while pos < len(raw):

@@ -117,6 +117,15 @@ def object_path(bucket: str, object_name: str) -> str:
     """Go's ``path.Join(bucket, object)``, the name a key is bound to. Note that it cleans the
     path: ``a/./b``, ``a//b`` and ``a/b/`` all give ``bucket/a/b``, so object names that differ
     only that way share a binding (the object server should refuse such names)."""
+    joined = f"/{bucket}/{object_name}/"
+    if (
+        bucket
+        and object_name
+        and "//" not in joined
+        and "/./" not in joined
+        and "/../" not in joined
+    ):
+        return joined[1:-1]  # already clean: every segment is a real name
     elems = [e for e in (bucket, object_name) if e]
     return _go_clean("/".join(elems)) if elems else ""
 

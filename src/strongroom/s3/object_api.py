@@ -64,6 +64,8 @@ def finish_segment(ctx: Ctx, received: Received, object_key: sse.ObjectKey | Non
     real_md5 = needs_md5(ctx, object_key) and received.md5_hex
     segment.etag = sse.seal_etag(object_key, bytes.fromhex(received.md5_hex) if real_md5 else None)
     segment.checksums = sse.seal_checksums(object_key, segment.checksums)
+    if object_key.kind is sse.Kind.SSE_S3 and real_md5:
+        return received.md5_hex  # what unsealing the stored ETag gives back
     return sse.client_etag(segment.etag, object_key.kind, object_key)
 
 

@@ -286,16 +286,21 @@ class ObjectKey:
         return sealing.part_key(self.key, part_number)
 
 
+_NEW_KEY_RANDOM = sealing.IV_SIZE + 32 + dare.NONCE_SIZE
+
+
 async def new_object_key(kms: KMS | None, requested: Requested, bucket: str, key: str) -> ObjectKey:
     """Generate and seal a fresh object key for ``bucket/key``."""
-    iv = sealing.generate_iv()
+    random = os.urandom(_NEW_KEY_RANDOM)  # one draw: IV, object key randomness, seal nonce
+    iv = sealing.generate_iv(random=random[:32])
+    oek_random, seal_nonce = random[32:64], random[64:]
     meta = {M_SEAL_ALGORITHM: sealing.SEAL_ALGORITHM, M_IV: _b64(iv)}
     if requested.kind is Kind.SSE_C:
         assert requested.customer is not None
         external = requested.customer.key
-        object_key = sealing.generate_object_key(external)
+        object_key = sealing.generate_object_key(external, random=oek_random)
         sealed = sealing.seal_object_key(
-            object_key, external, iv, sealing.Domain.SSE_C, bucket, key
+            object_key, external, iv, sealing.Domain.SSE_C, bucket, key, nonce=seal_nonce
         )
         meta[M_SEALED_KEY_C] = _b64(sealed)
         return ObjectKey(Kind.SSE_C, object_key, meta, requested.customer.key_md5)
@@ -306,9 +311,9 @@ async def new_object_key(kms: KMS | None, requested: Requested, bucket: str, key
         data_key = await kms.generate_key(key_id, context)
     except KMSError as exc:
         raise kms_error(exc) from None
-    object_key = sealing.generate_object_key(data_key.plaintext)
+    object_key = sealing.generate_object_key(data_key.plaintext, random=oek_random)
     sealed = sealing.seal_object_key(
-        object_key, data_key.plaintext, iv, requested.kind.domain, bucket, key
+        object_key, data_key.plaintext, iv, requested.kind.domain, bucket, key, nonce=seal_nonce
     )
     meta[M_SEALED_KEY_KMS if requested.kind is Kind.SSE_KMS else M_SEALED_KEY_S3] = _b64(sealed)
     meta[M_KMS_KEY_ID] = key_id
