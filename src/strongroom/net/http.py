@@ -145,6 +145,8 @@ class HTTPProtocol(asyncio.Protocol):
         self._write_paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
         self._lost = False
+        self._out: list[bytes] = []  # complete responses not yet handed to the transport
+        self._flush_scheduled = False
 
     # -- asyncio.Protocol ------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -218,7 +220,7 @@ class HTTPProtocol(asyncio.Protocol):
         if expect and self._transport is not None and not self._busy:
             # curl waits for this before sending bodies over 1 KiB. Refusing early would need
             # the app's verdict; it answers after the body (discarded beyond the limit).
-            self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self._write_now(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def on_body(self, body: bytes) -> None:
         self._body_size += len(body)
@@ -262,10 +264,30 @@ class HTTPProtocol(asyncio.Protocol):
             self._busy = False
             return
         self._busy = True
-        request = self._queue.popleft()
-        self._task = self._loop.create_task(self._run(request))
+        if self._task is None:
+            self._task = self._loop.create_task(self._serve_queue())
 
-    async def _run(self, request: Request) -> None:
+    async def _serve_queue(self) -> None:
+        """Answer queued requests in order, in one task (pipelined requests that need no I/O
+        are answered in one go, and their responses leave in one write)."""
+        try:
+            while self._queue and not self._lost:
+                request = self._queue.popleft()
+                if not await self._run(request):
+                    return
+        finally:
+            self._task = None
+        self._flush()
+        transport = self._transport
+        if transport is None or self._lost:
+            return
+        self._busy = False
+        self._idle_since = self._loop.time()
+        if self._state.closing:
+            self.close_when_idle()
+
+    async def _run(self, request: Request) -> bool:
+        """Answer one request; False when the connection is done."""
         keep_alive = not self._close_after or bool(self._queue)
         try:
             try:
@@ -289,24 +311,43 @@ class HTTPProtocol(asyncio.Protocol):
             keep_alive = False
         except ConnectionError:
             keep_alive = False
-        finally:
-            self._task = None
         transport = self._transport
         if transport is None or self._lost:
-            return
+            return False
         if not keep_alive:
             self._queue.clear()
-            transport.close()
-            return
+            self._close()
+            return False
         if len(self._queue) <= 8:
             transport.resume_reading()
-        if self._queue:
-            self._next()
-        else:
-            self._busy = False
-            self._idle_since = self._loop.time()
-            if self._state.closing:
-                self.close_when_idle()
+        return True
+
+    # -- writing: complete responses are coalesced per loop iteration -----------------------
+    def _write_later(self, data: bytes) -> None:
+        self._out.append(data)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        if not self._out:
+            return
+        data = b"".join(self._out)
+        self._out.clear()
+        transport = self._transport
+        if transport is not None and not self._lost and not transport.is_closing():
+            transport.write(data)
+
+    def _write_now(self, data: bytes) -> None:
+        self._flush()
+        if self._transport is not None:
+            self._transport.write(data)
+
+    def _close(self) -> None:
+        self._flush()
+        if self._transport is not None:
+            self._transport.close()
 
     def _head(self, status: int, headers: Iterable[tuple[str, str]], close: bool) -> list[bytes]:
         reason = _REASONS.get(status, b"Unknown")
@@ -331,7 +372,7 @@ class HTTPProtocol(asyncio.Protocol):
         head.append(b"Content-Length: %d\r\n\r\n" % len(body))
         if request.method != "HEAD" and body:
             head.append(body)
-        transport.write(b"".join(head))
+        self._write_later(b"".join(head))
 
     async def _write_stream(self, request: Request, response: Response) -> None:
         transport = self._transport
@@ -344,7 +385,7 @@ class HTTPProtocol(asyncio.Protocol):
             headers.append(("Content-Type", response.content_type))
         head = self._head(response.status, headers, True)
         head.append(b"Transfer-Encoding: chunked\r\n\r\n")
-        transport.write(b"".join(head))
+        self._write_now(b"".join(head))
         try:
             async for chunk in stream:
                 if self._lost:
@@ -379,8 +420,8 @@ class HTTPProtocol(asyncio.Protocol):
             return
         head = self._head(status, [("Content-Type", "text/plain; charset=utf-8")], True)
         head.append(b"Content-Length: %d\r\n\r\n%s" % (len(text), text))
-        transport.write(b"".join(head))
-        transport.close()
+        self._write_now(b"".join(head))
+        self._close()
 
     def check_timeouts(self, now: float) -> None:
         """Called by the server's sweeper: close idle connections, 408 slow requests."""
@@ -395,12 +436,12 @@ class HTTPProtocol(asyncio.Protocol):
             and self._transport is not None
         ):
             self._idle_since = None
-            self._transport.close()
+            self._close()
 
     def close_when_idle(self) -> None:
         self._close_after = True
         if not self._busy and self._transport is not None:
-            self._transport.close()
+            self._close()
 
     def abort(self) -> None:
         if self._task is not None and not self._task.done():

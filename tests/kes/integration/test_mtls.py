@@ -309,3 +309,14 @@ def test_oversized_headers_are_refused(server: Server, pki: PKI) -> None:
             while chunk := tls.recv(4096):
                 data += chunk
     assert data.startswith(b"HTTP/1.1 431 ")
+
+
+def test_pipelined_responses_leave_in_one_write(server: Server, pki: PKI) -> None:
+    ctx = pki.client_context(pki.self_signed("batch"))
+    with (
+        socket.create_connection(("127.0.0.1", server.port)) as raw,
+        ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+    ):
+        tls.sendall(b"".join(b"GET /%d HTTP/1.1\r\nHost: x\r\n\r\n" % i for i in range(5)))
+        first = tls.recv(65536)  # one TLS record's plaintext
+    assert first.count(b"HTTP/1.1 200 OK") == 5
