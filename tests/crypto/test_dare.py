@@ -586,3 +586,34 @@ def test_one_package_shortcut_equals_the_encryptor(
     enc = DareEncryptor(KEY, cipher=cipher, nonce=nonce)
     expected = enc.update(data) + enc.finalize()
     assert dare.encrypt(KEY, data, cipher=cipher, nonce=nonce) == expected
+
+
+@PROPS
+@given(
+    size=st.integers(1, P),
+    cipher=st.sampled_from(list(CipherSuite)),
+    flip=st.none() | st.integers(0, 8 * (P + 32) - 1),
+)
+def test_one_package_decrypt_shortcut_agrees_with_the_decryptor(
+    size: int, cipher: CipherSuite, flip: int | None
+) -> None:
+    data = bytearray(dare.encrypt(KEY, os.urandom(size), cipher=cipher))
+    if flip is not None:
+        flip %= 8 * len(data)
+        data[flip // 8] ^= 1 << (flip % 8)
+
+    def general() -> bytes:
+        dec = DareDecryptor(KEY)
+        plain = dec.update(bytes(data))
+        dec.finalize()
+        return plain
+
+    try:
+        expected: bytes | None = general()
+    except DareError:
+        expected = None
+    if expected is None:
+        with pytest.raises(DareError):
+            dare.decrypt(KEY, bytes(data))
+    else:
+        assert dare.decrypt(KEY, bytes(data)) == expected

@@ -375,6 +375,34 @@ def _encrypt_one_package(
     return aad + header_nonce + sealed
 
 
+def _decrypt_one_package(
+    key: bytes, data: BytesLike, cipher_hint: CipherSuite | None
+) -> bytes | None:
+    """A well-formed one-package stream (sealed keys, ETags, small objects) opened without the
+    incremental decryptor's set-up; None for anything else, which then takes the general path
+    (and gets its precise error there)."""
+    size = len(data)
+    if size < HEADER_SIZE + 1 + TAG_SIZE or size > PACKAGE_SIZE or len(key) != KEY_SIZE:
+        return None
+    mv = memoryview(data).cast("B")
+    cipher = mv[1]
+    if (
+        mv[0] != VERSION_20
+        or cipher > CipherSuite.CHACHA20_POLY1305
+        or (cipher_hint is not None and cipher != cipher_hint)
+        or (mv[2] | (mv[3] << 8)) + 1 + OVERHEAD != size
+        or not mv[4] & FINAL_FLAG
+    ):
+        return None
+    # sequence number 0 leaves the nonce's counter as it is: the AEAD nonce is the header's
+    try:
+        return _new_aead(CipherSuite(cipher), bytes(key)).decrypt(
+            bytes(mv[4:HEADER_SIZE]), mv[HEADER_SIZE:], mv[:4]
+        )
+    except InvalidTag:
+        raise DareError("dare: authentication failed") from None
+
+
 class _Opener:
     """Checks and opens packages of one stream; remembers the stream's cipher and nonce."""
 
@@ -562,6 +590,10 @@ def decrypt(
     cipher_hint: CipherSuite | None = None,
 ) -> bytes:
     """Decrypt a whole DARE 2.0 stream; raises :class:`DareError` unless all of it is authentic."""
+    if sequence_number == 0:
+        plain = _decrypt_one_package(key, data, cipher_hint)
+        if plain is not None:
+            return plain
     dec = DareDecryptor(key, sequence_number=sequence_number, cipher_hint=cipher_hint)
     plain = dec.update(data)
     dec.finalize()

@@ -23,6 +23,7 @@ from strongroom.s3.storage import LocalStorage, ObjectRecord, Segment
 READ_SIZE = 1024 * 1024
 # Plaintext produced per step of an encrypted GET: 16 packages of 64 KiB, read in one go.
 DECRYPT_BUFFER = 16 * dare.MAX_PAYLOAD_SIZE
+SMALL_BODY = 256 * 1024  # encrypted bodies up to this size are sent as one piece
 
 
 class _BufferPool:
@@ -189,10 +190,14 @@ class OpenObject:
             part_key, read_concat, [s.plain_size for s in segments], first, length, buffer
         )
 
-    def plaintext_body(self, object_key: ObjectKey, first: int, last: int) -> BufferStream:
+    def plaintext_body(self, object_key: ObjectKey, first: int, last: int) -> bytes | BufferStream:
         """The GET body of bytes first..last of an encrypted object, decrypted into one buffer
-        per response (pooled; back to the pool on ``close``, after the response is sent);
-        raises ``dare.DareError`` if the first batch does not authenticate."""
+        per response (pooled; back to the pool on ``close``, after the response is sent). A
+        small body is decrypted whole, so that it leaves in one write with the head. Raises
+        ``dare.DareError`` if the first batch does not authenticate."""
         if self._buffer is None:
             self._buffer = _GET_BUFFERS.take()
-        return BufferStream(self.plaintext_views(object_key, first, last, self._buffer))
+        views = self.plaintext_views(object_key, first, last, self._buffer)
+        if last - first + 1 <= SMALL_BODY:
+            return b"".join(bytes(view) for view in views)
+        return BufferStream(views)
