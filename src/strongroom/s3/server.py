@@ -11,6 +11,7 @@ import signal
 import socket
 import ssl
 import sys
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from strongroom.net.streaming import HttpConnection
 from strongroom.s3.app import S3App
 from strongroom.s3.context import Credentials, ServerConfig, Services
 from strongroom.s3.storage import LocalStorage
+from strongroom.s3.storage.local import ORPHAN_GRACE_SECONDS
 
 log = logging.getLogger("strongroom.server")
 
@@ -27,6 +29,7 @@ DEFAULT_PASSWORD = "minioadmin"  # noqa: S105 - MinIO's documented default for l
 MIN_ACCESS_KEY = 3
 MIN_SECRET_KEY = 8
 SHUTDOWN_GRACE = 10.0
+ORPHAN_SWEEP_DELAY = 60.0  # after start, so that start-up is not slowed by a large store
 
 
 class ConfigError(Exception):
@@ -127,6 +130,41 @@ async def serve(
         services.close()
 
 
+def sweep_orphans_periodically(
+    data_dir: Path,
+    stop: threading.Event,
+    *,
+    delay: float = ORPHAN_SWEEP_DELAY,
+    interval: float = ORPHAN_GRACE_SECONDS,
+    grace: float = ORPHAN_GRACE_SECONDS,
+) -> None:
+    """Remove data files that crashes left unreferenced: once ``delay`` seconds after start,
+    then every ``interval`` seconds, until ``stop`` is set. Runs in its own thread."""
+    if stop.wait(delay):
+        return
+    while True:
+        storage = LocalStorage(data_dir)
+        try:
+            removed = storage.sweep_orphans(grace)
+        except Exception:
+            log.exception("sweeping unreferenced data files failed")
+        else:
+            if removed:
+                log.info("removed %d unreferenced data files", removed)
+        finally:
+            storage.close()
+        if stop.wait(interval):
+            return
+
+
+def _start_sweeper(data_dir: Path) -> threading.Event:
+    stop = threading.Event()
+    threading.Thread(
+        target=sweep_orphans_periodically, args=(data_dir, stop), name="orphans", daemon=True
+    ).start()
+    return stop
+
+
 def _worker(options: ServerOptions, sock: socket.socket) -> None:
     asyncio.run(serve(options, sock))
 
@@ -139,7 +177,12 @@ def run(options: ServerOptions) -> None:
     print(f"Strongroom object server: {scheme}://{shown_host}:{options.port}", file=sys.stderr)
     print(f"Data directory: {options.data_dir}", file=sys.stderr)
     if options.workers <= 1:
-        _worker(options, bind(options.host, options.port, reuse_port=False))
+        sock = bind(options.host, options.port, reuse_port=False)
+        stop = _start_sweeper(options.data_dir)
+        try:
+            _worker(options, sock)
+        finally:
+            stop.set()
         return
     children: list[int] = []
     socks = [bind(options.host, options.port, reuse_port=True) for _ in range(options.workers)]
@@ -156,6 +199,7 @@ def run(options: ServerOptions) -> None:
                 os._exit(code)
         children.append(pid)
         sock.close()
+    stop = _start_sweeper(options.data_dir)  # in the parent, after every fork
 
     def forward(signum: int, _frame: object) -> None:
         for child in children:
@@ -174,5 +218,6 @@ def run(options: ServerOptions) -> None:
                 continue
         if os.waitstatus_to_exitcode(code) not in (0, -signal.SIGTERM, -signal.SIGINT):
             status = 1
+    stop.set()
     if status:
         raise SystemExit(status)

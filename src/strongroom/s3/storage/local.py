@@ -253,25 +253,45 @@ class LocalStorage:
                 (self.data_dir / name[:2] / name).unlink()
 
     def sweep_orphans(self, older_than: float = ORPHAN_GRACE_SECONDS) -> int:
-        """Delete data files no record references (left by crashes). Returns the count."""
-        conn = self._conn()
-        referenced: set[str] = set()
-        for (raw,) in conn.execute("SELECT segments FROM objects"):
-            referenced.update(s["file"] for s in json.loads(raw) if "file" in s)
-        for (raw,) in conn.execute("SELECT segment FROM parts"):
-            seg = json.loads(raw)
-            if "file" in seg:
-                referenced.add(seg["file"])
+        """Delete data files that no object or upload part references and that have not
+        changed for ``older_than`` seconds (left by crashes between writing a file and
+        publishing it, or between a commit and the removal of the files it replaced). Returns
+        the count.
+
+        Candidates are listed before the references are read, and judged by their inode change
+        time (which a new hard link updates), so a file that gets published or linked meanwhile
+        is never taken.
+        """
         cutoff = time.time() - older_than
-        removed = 0
+        candidates: list[Path] = []
         for directory in self.data_dir.iterdir():
             if not directory.is_dir():
                 continue
             for path in directory.iterdir():
-                if path.name not in referenced and path.stat().st_mtime < cutoff:
-                    with contextlib.suppress(FileNotFoundError):
-                        path.unlink()
-                        removed += 1
+                with contextlib.suppress(FileNotFoundError):
+                    info = path.stat()
+                    if max(info.st_mtime, info.st_ctime) < cutoff:
+                        candidates.append(path)
+        if not candidates:
+            return 0
+        conn = self._conn()
+        referenced: set[str] = set()
+        conn.execute("BEGIN")  # one snapshot: a file moving from an upload to an object is seen
+        try:
+            for (raw,) in conn.execute("SELECT segments FROM objects"):
+                referenced.update(s["file"] for s in json.loads(raw) if "file" in s)
+            for (raw,) in conn.execute("SELECT segment FROM parts"):
+                seg = json.loads(raw)
+                if "file" in seg:
+                    referenced.add(seg["file"])
+        finally:
+            conn.execute("COMMIT")
+        removed = 0
+        for path in candidates:
+            if path.name not in referenced:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+                    removed += 1
         return removed
 
     # -- buckets --
