@@ -216,6 +216,8 @@ class KESWire:
             def forget(task: asyncio.Task[_Connection]) -> None:
                 if self._opening.get(endpoint) is task:
                     del self._opening[endpoint]
+                if not task.cancelled():
+                    task.exception()  # its waiters got it; none may be left to ask
 
             opening.add_done_callback(forget)
         return await asyncio.shield(opening)

@@ -4,7 +4,8 @@ Why not a framework: the object server streams large bodies both ways. This laye
 handlers a body reader with flow control (reading pauses when the handler falls behind),
 ``Expect: 100-continue`` answered only when the handler first reads the body, and zero-copy
 responses from files with ``loop.sendfile`` (the standard selector loop implements it natively;
-uvloop does not). Handlers are ``async def app(request) -> Response``.
+uvloop does not), and bodies produced into one reused buffer (``BufferStream``) written without
+copies. Handlers are ``async def app(request) -> Response``.
 
 Contracts:
 - One request at a time per connection; pipelined requests queue and are answered in order.
