@@ -156,7 +156,7 @@ def hchacha20(key: bytes, nonce16: bytes) -> bytes:
 
 def _sealing_aead(algorithm: KeyAlgorithm, key: bytes, iv: bytes) -> AESGCM | ChaCha20Poly1305:
     if algorithm is KeyAlgorithm.AES256:
-        return AESGCM(_hmac.new(key, iv, hashlib.sha256).digest())
+        return AESGCM(_hmac.digest(key, iv, hashlib.sha256))
     return ChaCha20Poly1305(hchacha20(key, iv))
 
 
