@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ResponseStreamingError
 from tests.support.s3server import S3Server
 
 MiB = 1024 * 1024
@@ -504,6 +504,30 @@ def test_tampered_data_is_never_returned(tmp_path: Path) -> None:
         )
         with pytest.raises(ClientError):
             s3.get_object(Bucket="tamper", Key="t", Range="bytes=0-10")["Body"].read()
+
+
+def test_damage_late_in_a_large_object_cuts_the_response(tmp_path: Path) -> None:
+    """Past the first 1 MiB the body is already streaming: a package that does not
+    authenticate must end the connection, so the client never sees a complete response."""
+    with S3Server(tmp_path / "data") as server:
+        s3 = server.client()
+        s3.create_bucket(Bucket="tamper")
+        body = os.urandom(3 * MiB)
+        s3.put_object(Bucket="tamper", Key="t", Body=body)
+        (path,) = [
+            p for p in (server.data_dir / ".strongroom.sys" / "data").rglob("*") if p.is_file()
+        ]
+        raw = bytearray(path.read_bytes())
+        raw[len(raw) - 300_000] ^= 0x01  # a package in the last MiB
+        path.write_bytes(bytes(raw))
+        received = b""
+        with pytest.raises(ResponseStreamingError):  # the connection ended early
+            response = s3.get_object(Bucket="tamper", Key="t")
+            received = response["Body"].read()
+        assert received == b""
+        # what came before the damage was authentic, and the server still answers
+        head = s3.get_object(Bucket="tamper", Key="t", Range="bytes=0-1048575")["Body"].read()
+        assert head == body[: 1 << 20]
 
 
 def test_restart_every_mode_still_decrypts(kms_server: S3Server, client: Any) -> None:
