@@ -92,6 +92,13 @@ class S3App:
     async def __call__(self, request: Request) -> Response:
         if request.path.startswith(HEALTH_PREFIX):
             return self._health(request)
+        self.services.active_requests += 1
+        try:
+            return await self._handle(request)
+        finally:
+            self.services.active_requests -= 1
+
+    async def _handle(self, request: Request) -> Response:
         request_id = f"{next(_REQUEST_IDS):016X}"
         bucket, key, virtual_host = self._address(request)
         query = dict(parse_qsl(request.query, keep_blank_values=True))

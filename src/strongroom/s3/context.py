@@ -55,9 +55,15 @@ class _GroupWriter:
 
     _STOP = object()
 
-    def __init__(self, storage: LocalStorage, max_batch: int = 128) -> None:
+    def __init__(
+        self,
+        storage: LocalStorage,
+        max_batch: int = 128,
+        load: Callable[[], int] = lambda: 0,
+    ) -> None:
         self._storage = storage
         self._max_batch = max_batch
+        self._load = load  # requests in progress in the loop that feeds this writer
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._batch_scheduled = False
         self._thread = threading.Thread(target=self._run, name="s3-writer", daemon=True)
@@ -84,7 +90,7 @@ class _GroupWriter:
                     self._queue.put(nxt)
                     break
                 batch.append(nxt)
-            self._yield_when_busy(len(batch) > 1)
+            self._yield_when_busy(len(batch) > 1 or self._load() > 1)
             outcomes: list[tuple[Any, BaseException | None]] = []
             try:
                 with self._storage.batch():
@@ -99,10 +105,11 @@ class _GroupWriter:
                 loop.call_soon_threadsafe(_settle, future, result, error)
 
     def _yield_when_busy(self, busy: bool) -> None:
-        """Under concurrent writes (more than one queued), run this thread as SCHED_BATCH: woken
-        by the request loop it then does not preempt it, but runs when the loop waits or its
-        time slice ends, and finds more writes to commit at once. With one write at a time it
-        runs at once again (the client waits for that commit). Linux only; elsewhere a no-op."""
+        """Under concurrent load (more than one write queued, or other requests in progress),
+        run this thread as SCHED_BATCH: woken by the request loop it then does not preempt it,
+        but runs when the loop waits or its time slice ends, and finds more writes to commit at
+        once. With one request at a time it runs at once again (the client waits for that
+        commit). Linux only; elsewhere a no-op."""
         if busy == self._batch_scheduled:
             return
         self._batch_scheduled = busy
@@ -131,7 +138,8 @@ class Services:
     def __init__(self, config: ServerConfig, storage: LocalStorage) -> None:
         self.config = config
         self.storage = storage
-        self._writer = _GroupWriter(storage)
+        self.active_requests = 0  # maintained by the app: requests being handled now
+        self._writer = _GroupWriter(storage, load=lambda: self.active_requests)
         self._io = ThreadPoolExecutor(max_workers=4, thread_name_prefix="s3-io")
 
     async def write(self, fn: Callable[..., T], *args: Any) -> T:
