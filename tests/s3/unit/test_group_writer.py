@@ -54,3 +54,24 @@ def test_the_writer_yields_to_the_loop_only_under_concurrent_writes(tmp_path: Pa
         writer.close()
     assert seen == [os.SCHED_BATCH, os.SCHED_OTHER]
     assert os.sched_getscheduler(0) == os.SCHED_OTHER  # the policy is per thread
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="Linux scheduling policies")
+def test_other_requests_in_progress_count_as_load(tmp_path: Path) -> None:
+    storage = LocalStorage(tmp_path)
+    load = [5]
+    writer = _GroupWriter(storage, load=lambda: load[0])
+
+    async def one_write(name: str) -> None:
+        await writer.submit(storage.create_bucket, (name,))
+
+    try:
+        asyncio.run(one_write("busy-bucket"))  # a single write, but the loop is busy
+        tid = writer._thread.native_id
+        assert tid is not None
+        assert os.sched_getscheduler(tid) == os.SCHED_BATCH
+        load[0] = 1  # only the request that writes: commit at once
+        asyncio.run(one_write("quiet-bucket"))
+        assert os.sched_getscheduler(tid) == os.SCHED_OTHER
+    finally:
+        writer.close()
