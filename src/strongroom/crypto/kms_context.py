@@ -86,6 +86,9 @@ def canonical_context(context: Mapping[str, str] | Mapping[bytes, bytes] | None)
     """The canonical JSON bytes of ``context`` (``b"{}"`` when empty or None)."""
     if not context:
         return b"{}"
+    if len(context) == 1:  # the usual {bucket: "bucket/object"}: nothing to sort
+        ((key, value),) = context.items()
+        return b"{" + _quote(_to_bytes(key)) + b":" + _quote(_to_bytes(value)) + b"}"
     items = sorted((_to_bytes(k), _to_bytes(v)) for k, v in context.items())
     return b"{" + b",".join(_quote(k) + b":" + _quote(v) for k, v in items) + b"}"
 
