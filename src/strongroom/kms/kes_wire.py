@@ -34,10 +34,11 @@ MAX_CONNECTIONS_PER_ENDPOINT = 16
 class _Exchange:
     """One request on a connection and, once complete, its response."""
 
-    __slots__ = ("body", "content_type", "future", "keep_alive", "status")
+    __slots__ = ("body", "content_type", "deadline", "future", "keep_alive", "status")
 
-    def __init__(self, future: asyncio.Future[_Exchange]) -> None:
+    def __init__(self, future: asyncio.Future[_Exchange], deadline: float) -> None:
         self.future = future
+        self.deadline = deadline
         self.status = 0
         self.body = bytearray()
         self.content_type = ""
@@ -109,7 +110,7 @@ class _Connection(asyncio.Protocol):
         return len(self._pending)
 
     def request(self, data: bytes) -> asyncio.Future[_Exchange]:
-        exchange = _Exchange(self._loop.create_future())
+        exchange = _Exchange(self._loop.create_future(), self._loop.time() + REQUEST_TIMEOUT)
         if self.closed:
             exchange.future.set_exception(ConnectionResetError("the connection is closed"))
             return exchange.future
@@ -126,6 +127,10 @@ class _Connection(asyncio.Protocol):
         if self._unsent and self._transport is not None and not self.closed:
             self._transport.write(b"".join(self._unsent))
         self._unsent.clear()
+
+    def overdue(self, now: float) -> bool:
+        """Whether the oldest request in flight is past its deadline."""
+        return bool(self._pending) and self._pending[0].deadline < now
 
     def _fail(self, exc: Exception) -> None:
         self._unsent.clear()
@@ -157,6 +162,7 @@ class KESWire:
         self._retries = retries
         self._connections: dict[str, list[_Connection]] = {e: [] for e in self.endpoints}
         self._opening: dict[str, asyncio.Task[_Connection]] = {}
+        self._watchdog: asyncio.Task[None] | None = None
         self._timed_out: dict[str, float] = {}
 
     def _order(self) -> list[str]:
@@ -183,7 +189,8 @@ class KESWire:
         """The first open connection with room in its pipeline (so that concurrent requests
         gather on one connection); None when a new connection should be opened."""
         connections = self._connections[endpoint]
-        connections[:] = [c for c in connections if not c.closed and c.reusable]
+        if any(c.closed or not c.reusable for c in connections):
+            connections[:] = [c for c in connections if not c.closed and c.reusable]
         for connection in connections:
             if connection.in_flight < PIPELINE_DEPTH:
                 return connection
@@ -192,12 +199,21 @@ class KESWire:
         return None
 
     async def _exchange(self, connection: _Connection, request: bytes) -> _Exchange:
-        try:
-            async with asyncio.timeout(REQUEST_TIMEOUT):
-                return await connection.request(request)
-        except TimeoutError:
-            connection.abort(ConnectionResetError("a request to the key server timed out"))
-            raise
+        if self._watchdog is None or self._watchdog.done():
+            self._watchdog = asyncio.get_running_loop().create_task(self._watch())
+        return await connection.request(request)
+
+    async def _watch(self) -> None:
+        """Fail the requests of a connection whose oldest request is overdue (and drop the
+        connection): one task for all requests, instead of a timer per request."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(min(1.0, REQUEST_TIMEOUT / 4))
+            now = loop.time()
+            for connections in self._connections.values():
+                for connection in connections:
+                    if connection.overdue(now):
+                        connection.abort(TimeoutError("a request to the key server timed out"))
 
     async def _open(self, endpoint: str) -> _Connection:
         async with asyncio.timeout(REQUEST_TIMEOUT):
@@ -281,6 +297,9 @@ class KESWire:
         raise KESUnavailableError(0, f"no KES server reachable: {last}")
 
     def close(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
         for connections in self._connections.values():
             for connection in connections:
                 connection.close()
