@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -378,6 +379,30 @@ def test_range_middle_does_not_accept_final_package() -> None:
 @PROPS
 @given(data=st.data())
 def test_range_tampered_package_rejected(data: st.DataObject) -> None:
+    damaged = _damaged_range(data)
+    out, failed = _range(damaged.ct, damaged.size, damaged.off, damaged.length)
+    assert failed
+    damaged.check_only_authentic_prefix(out)
+
+
+@dataclass
+class _Damaged:
+    """A stream with one flipped bit inside the stored bytes of a plaintext range."""
+
+    plain: bytes
+    ct: bytes
+    size: int
+    off: int
+    length: int
+    pos: int  # the damaged byte
+
+    def check_only_authentic_prefix(self, out: bytes) -> None:
+        """Only bytes of packages before the damaged one may have come out."""
+        assert self.plain[self.off : self.off + self.length].startswith(out)
+        assert self.off + len(out) <= max(self.off, self.pos // PACKAGE_SIZE * P)
+
+
+def _damaged_range(data: st.DataObject) -> _Damaged:
     size = 4 * P + 99
     plain = os.urandom(size)
     ct = bytearray(dare.encrypt(KEY, plain))
@@ -386,12 +411,7 @@ def test_range_tampered_package_rejected(data: st.DataObject) -> None:
     r = dare.encrypted_range(size, off, length)
     pos = data.draw(st.integers(r.offset, r.offset + r.length - 1))
     ct[pos] ^= 1 << data.draw(st.integers(0, 7))
-    out, failed = _range(bytes(ct), size, off, length)
-    assert failed
-    # only bytes of packages before the damaged one may have come out
-    bad_pkg = pos // PACKAGE_SIZE
-    assert plain[off : off + length].startswith(out)
-    assert off + len(out) <= max(off, bad_pkg * P)
+    return _Damaged(plain, bytes(ct), size, off, length, pos)
 
 
 def test_range_wrong_key() -> None:
@@ -458,23 +478,13 @@ def test_range_into_rejects_odd_buffers() -> None:
 @PROPS
 @given(data=st.data())
 def test_range_into_tampered_package_rejected(data: st.DataObject) -> None:
-    size = 4 * P + 99
-    plain = os.urandom(size)
-    ct = bytearray(dare.encrypt(KEY, plain))
-    off = data.draw(st.integers(0, size - 1))
-    length = data.draw(st.integers(1, size - off))
-    r = dare.encrypted_range(size, off, length)
-    pos = data.draw(st.integers(r.offset, r.offset + r.length - 1))
-    ct[pos] ^= 1 << data.draw(st.integers(0, 7))
+    d = _damaged_range(data)
     buffer = bytearray(data.draw(st.sampled_from([1, 2, 16])) * P)
     out: list[bytes] = []
     with pytest.raises(DareError):
-        for view in dare.decrypt_range_into(KEY, Store(bytes(ct)).read, size, off, length, buffer):
+        for view in dare.decrypt_range_into(KEY, Store(d.ct).read, d.size, d.off, d.length, buffer):
             out.append(bytes(view))
-    # only whole views of packages before the damaged one came out
-    got = b"".join(out)
-    assert plain[off : off + length].startswith(got)
-    assert off + len(got) <= max(off, pos // PACKAGE_SIZE * P)
+    d.check_only_authentic_prefix(b"".join(out))  # whole views only, never a damaged one
 
 
 def test_range_into_same_package_twice_is_rejected() -> None:

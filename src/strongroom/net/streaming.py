@@ -66,11 +66,12 @@ class FileRegion:
 class BufferStream:
     """A response body produced into one reused buffer (e.g. decrypted in place).
 
-    ``views`` yields memoryviews that are valid only until the next one is asked for: the server
-    hands each view to the transport and waits until the transport no longer holds it before it
-    asks for the next, so nothing is copied on the way. The first view is produced here, before
-    the response starts, so that a failure to produce even that becomes an error response
-    rather than a cut connection. A failure later aborts the connection.
+    The response must give its ``content_length``. ``views`` yields memoryviews that are valid
+    only until the next one is asked for: the server hands each view to the transport and waits
+    until the transport no longer holds it before it asks for the next, so nothing is copied on
+    the way. The first view is produced here, before the response starts, so that a failure to
+    produce even that becomes an error response rather than a cut connection. A failure later
+    aborts the connection.
     """
 
     __slots__ = ("_first", "_views")
@@ -406,9 +407,7 @@ class HttpConnection(asyncio.Protocol):
             remaining -= len(chunk)
             await self._drain()
 
-    async def _send_buffers(
-        self, transport: asyncio.Transport, body: BufferStream, chunked: bool
-    ) -> None:
+    async def _send_buffers(self, transport: asyncio.Transport, body: BufferStream) -> None:
         """Write every view of ``body``; each is out of the transport's hands (sent, or copied
         by the transport) before the next one is produced into the same buffer."""
         low, high = transport.get_write_buffer_limits()
@@ -417,15 +416,8 @@ class HttpConnection(asyncio.Protocol):
         transport.set_write_buffer_limits(high=1 if self._tls else 0, low=0)
         try:
             for view in body:
-                if chunked:
-                    transport.write(b"%x\r\n" % len(view))
-                    transport.write(view)
-                    transport.write(b"\r\n")
-                else:
-                    transport.write(view)
+                transport.write(view)
                 await self._drain()
-            if chunked:
-                transport.write(b"0\r\n\r\n")
         except BaseException:
             transport.abort()
             self._closed = True
@@ -575,8 +567,10 @@ class HttpConnection(asyncio.Protocol):
                 self._closed = True
                 raise
         elif isinstance(body, BufferStream):
+            if chunked:
+                raise ValueError("a BufferStream response needs its Content-Length")
             transport.write(head)
-            await self._send_buffers(transport, body, chunked)
+            await self._send_buffers(transport, body)
         else:
             transport.write(head)
             try:
