@@ -136,6 +136,19 @@ def parse_endpoints(value: str | Sequence[str]) -> list[str]:
     return out
 
 
+def endpoint_order(endpoints: Sequence[str]) -> list[str]:
+    """The order to try endpoints in: a localhost first endpoint first, then the others from a
+    random start (load balancing), wrapping around."""
+    if len(endpoints) == 1:
+        return list(endpoints)
+    first: list[str] = []
+    rest = list(endpoints)
+    if _is_localhost(rest[0]):
+        first, rest = [rest[0]], rest[1:]
+    start = random.randrange(len(rest)) if rest else 0  # noqa: S311 - load balancing
+    return first + rest[start:] + rest[:start]
+
+
 def _is_localhost(endpoint: str) -> bool:
     host = urlsplit(endpoint).hostname or ""
     if host == "localhost":
@@ -278,14 +291,7 @@ class KESClient:
 
     # -- transport with fail-over ----------------------------------------------------------
     def _order(self) -> list[str]:
-        if len(self.endpoints) == 1:
-            return list(self.endpoints)
-        first: list[str] = []
-        rest = list(self.endpoints)
-        if _is_localhost(rest[0]):
-            first, rest = [rest[0]], rest[1:]
-        start = random.randrange(len(rest)) if rest else 0  # noqa: S311 - load balancing
-        return first + rest[start:] + rest[:start]
+        return endpoint_order(self.endpoints)
 
     async def _send_one(
         self, endpoint: str, method: str, path: str, body: bytes | None

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 import httptools
 
-from strongroom.kes.client import KESError, KESUnavailableError, _is_localhost, _typed_error
+from strongroom.kes.client import KESError, KESUnavailableError, _typed_error, endpoint_order
 
 MAX_RESPONSE = 1 << 20
 ENDPOINT_TIMEOUT = 30.0
@@ -165,16 +165,6 @@ class KESWire:
         self._watchdog: asyncio.Task[None] | None = None
         self._timed_out: dict[str, float] = {}
 
-    def _order(self) -> list[str]:
-        if len(self.endpoints) == 1:
-            return list(self.endpoints)
-        first: list[str] = []
-        rest = list(self.endpoints)
-        if _is_localhost(rest[0]):
-            first, rest = [rest[0]], rest[1:]
-        start = random.randrange(len(rest)) if rest else 0  # noqa: S311 - load balancing
-        return first + rest[start:] + rest[:start]
-
     async def _connect(self, endpoint: str) -> _Connection:
         parts = urlsplit(endpoint)
         host = parts.hostname or "127.0.0.1"
@@ -265,7 +255,7 @@ class KESWire:
     async def post_json(self, path: str, document: dict[str, Any]) -> Any:
         body = json.dumps(document).encode()
         now = time.monotonic()
-        order = self._order()
+        order = endpoint_order(self.endpoints)
         candidates = [e for e in order if self._timed_out.get(e, 0.0) <= now] or order
         last: Exception | None = None
         for endpoint in candidates:
