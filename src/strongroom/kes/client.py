@@ -102,10 +102,11 @@ def _typed_error(status: int, message: str) -> KESError:
     return KESError(status, message)
 
 
-def _error_of(response: httpx.Response) -> KESError:
-    text = response.content[:_MAX_RESPONSE].decode("utf-8", "replace")
-    message = text.strip()
-    if response.headers.get("content-type", "").startswith("application/json"):
+def error_message(body: bytes, content_type: str) -> str:
+    """The message of a KES error response: the JSON ``error`` (or ``message``) field, else the
+    body's text; empty when there is neither."""
+    text = body[:_MAX_RESPONSE].decode("utf-8", "replace")
+    if content_type.startswith("application/json"):
         try:
             doc = json.loads(text)
         except ValueError:
@@ -113,7 +114,12 @@ def _error_of(response: httpx.Response) -> KESError:
         if isinstance(doc, dict):
             value = doc.get("error") or doc.get("message")
             if isinstance(value, str):
-                message = value
+                return value
+    return text.strip()
+
+
+def _error_of(response: httpx.Response) -> KESError:
+    message = error_message(response.content, response.headers.get("content-type", ""))
     if not message:
         message = response.reason_phrase or f"HTTP {response.status_code}"
     return _typed_error(response.status_code, message)

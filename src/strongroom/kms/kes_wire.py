@@ -22,7 +22,13 @@ from urllib.parse import urlsplit
 
 import httptools
 
-from strongroom.kes.client import KESError, KESUnavailableError, _typed_error, endpoint_order
+from strongroom.kes.client import (
+    KESError,
+    KESUnavailableError,
+    _typed_error,
+    endpoint_order,
+    error_message,
+)
 
 MAX_RESPONSE = 1 << 20
 ENDPOINT_TIMEOUT = 30.0
@@ -297,16 +303,5 @@ class KESWire:
 
 
 def _error(response: _Exchange) -> KESError:
-    status = response.status
-    text = bytes(response.body[:MAX_RESPONSE]).decode("utf-8", "replace").strip()
-    message = text
-    if response.content_type.startswith("application/json"):
-        try:
-            doc = json.loads(text)
-        except ValueError:
-            doc = None
-        if isinstance(doc, dict):
-            value = doc.get("error") or doc.get("message")
-            if isinstance(value, str):
-                message = value
-    return _typed_error(status, message or f"HTTP {status}")
+    message = error_message(bytes(response.body), response.content_type)
+    return _typed_error(response.status, message or f"HTTP {response.status}")
