@@ -21,7 +21,7 @@ def _scripted(*chunks: bytes) -> Callable[[int], bytes]:
 
 def test_b1_sse_s3_single_part() -> None:
     name, master = parse_secret_key("my-key:eEm+JI9/q4JhH8QwKvf3LKo4DEBl6QbfvAl1CAbMIv8=")
-    kms = StaticKMS(name, master, random=_scripted(b"\x11" * 32, bytes(range(28))))
+    kms = StaticKMS(name, master, random=_scripted(b"\x11" * 32 + bytes(range(28))))
     bucket, obj = "bucket", "dir/object.txt"
     plaintext = b"Hello, MinIO SSE!\n" * 1000
     assert hashlib.md5(plaintext).hexdigest() == "a5ec34127bad5ffdb52948c717007540"

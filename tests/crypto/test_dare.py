@@ -596,6 +596,13 @@ def test_one_package_shortcut_equals_the_encryptor(
     enc = DareEncryptor(KEY, cipher=cipher, nonce=nonce)
     expected = enc.update(data) + enc.finalize()
     assert dare.encrypt(KEY, data, cipher=cipher, nonce=nonce) == expected
+    assert dare.encrypt_one_package(KEY, data, nonce, cipher=cipher) == expected
+
+
+@pytest.mark.parametrize("size", [0, P + 1])
+def test_one_package_refuses_what_one_package_cannot_hold(size: int) -> None:
+    with pytest.raises(ValueError, match="one DARE package"):
+        dare.encrypt_one_package(KEY, bytes(size))
 
 
 @PROPS

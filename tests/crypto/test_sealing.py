@@ -243,3 +243,34 @@ def test_object_path_shortcut_equals_path_clean(bucket: str, obj: str) -> None:
     elems = [e for e in (bucket, obj) if e]
     expected = sealing._go_clean("/".join(elems)) if elems else ""
     assert sealing.object_path(bucket, obj) == expected
+
+
+@given(
+    bucket=names,
+    obj=names,
+    domain=st.sampled_from(list(Domain)),
+    random=st.binary(min_size=sealing.NEW_KEY_RANDOM, max_size=sealing.NEW_KEY_RANDOM),
+    ext=st.binary(min_size=32, max_size=32),
+)
+def test_new_object_key_equals_the_steps(
+    bucket: str, obj: str, domain: Domain, random: bytes, ext: bytes
+) -> None:
+    """The fused PUT-path routine gives exactly what the three documented steps give."""
+    oek, sealed = sealing.new_object_key(ext, domain.value, bucket, obj, random=random)
+    iv = sealing.generate_iv(random=random[:32])
+    expected_oek = sealing.generate_object_key(ext, random=random[32:64])
+    assert oek == expected_oek
+    assert sealed.iv == iv
+    assert sealed.sealed == sealing.seal_object_key(
+        expected_oek, ext, iv, domain, bucket, obj, nonce=random[64:]
+    )
+    assert sealing.open_object_key(sealed, ext, domain, bucket, obj) == oek
+
+
+def test_new_object_key_rejects_bad_input() -> None:
+    with pytest.raises(ValueError, match="random bytes"):
+        sealing.new_object_key(bytes(32), Domain.SSE_S3, "b", "o", random=bytes(75))
+    with pytest.raises(ValueError, match="32 bytes"):
+        sealing.new_object_key(bytes(31), Domain.SSE_S3, "b", "o")
+    with pytest.raises(ValueError, match="domain"):
+        sealing.new_object_key(bytes(32), "SSE-X", "b", "o")

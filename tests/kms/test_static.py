@@ -130,7 +130,7 @@ def test_binary_ciphertext_that_looks_like_json(kms: StaticKMS) -> None:
     iv_nonce = bytes(27) + b"}"
     for i in range(100_000):
         dek = i.to_bytes(32, "little")
-        probe = StaticKMS("my-key", MASTER, random=scripted(dek, iv_nonce))
+        probe = StaticKMS("my-key", MASTER, random=scripted(dek + iv_nonce))
         dk = probe.generate_key_sync("my-key", ctx)
         if dk.ciphertext[:1] == b"{":
             break
@@ -176,7 +176,7 @@ def test_legacy_master_key_dare_format(kms: StaticKMS) -> None:
 
 
 def test_appendix_b1_data_key() -> None:
-    kms = StaticKMS("my-key", MASTER, random=scripted(b"\x11" * 32, bytes(range(28))))
+    kms = StaticKMS("my-key", MASTER, random=scripted(b"\x11" * 32 + bytes(range(28))))
     dk = run(kms.generate_key("my-key", {"bucket": "bucket/dir/object.txt"}))
     assert dk.key_id == "my-key"
     assert dk.plaintext == b"\x11" * 32

@@ -55,6 +55,7 @@ __all__ = [
     "decrypt_range_into",
     "decrypted_size",
     "encrypt",
+    "encrypt_one_package",
     "encrypted_range",
     "encrypted_size",
     "multipart_encrypted_range",
@@ -95,6 +96,13 @@ def _new_aead(cipher: CipherSuite, key: bytes) -> _Aead:
     if cipher is CipherSuite.AES_256_GCM:
         return AESGCM(key)
     return ChaCha20Poly1305(key)
+
+
+def _suite(cipher: CipherSuite | int) -> CipherSuite:
+    """``CipherSuite(cipher)`` without the enum call for the usual case (a member already)."""
+    if cipher is CipherSuite.AES_256_GCM or cipher is CipherSuite.CHACHA20_POLY1305:
+        return cipher
+    return CipherSuite(cipher)
 
 
 def _check_key(key: bytes) -> bytes:
@@ -241,24 +249,27 @@ class DareEncryptor:
         nonce: bytes | None = None,
         sequence_number: int = 0,
     ) -> None:
-        key = _check_key(key)
-        cipher = CipherSuite(cipher)
+        if len(key) != KEY_SIZE:
+            raise ValueError("a DARE key must be 32 bytes")
+        cipher = _suite(cipher)
         if nonce is None:
             nonce = os.urandom(NONCE_SIZE)
         elif len(nonce) != NONCE_SIZE:
             raise ValueError("a DARE nonce must be 12 bytes")
-        if not 0 <= sequence_number <= MAX_SEQUENCE_NUMBER:
+        if sequence_number and not 0 <= sequence_number <= MAX_SEQUENCE_NUMBER:
             raise ValueError("sequence number out of range")
         # The top bit of the first nonce byte is the final flag: the stream nonce has it clear.
-        nonce = bytes([nonce[0] & 0x7F]) + bytes(nonce[1:])
+        first = nonce[0] & 0x7F
+        tail = bytes(nonce[1:])
+        nonce = bytes((first,)) + tail
         self._cipher = cipher
-        self._aead = _new_aead(cipher, key)
+        self._aead = _new_aead(cipher, bytes(key))
         self._nonce = nonce
         self._prefix = nonce[:8]
-        self._prefix_final = bytes([nonce[0] | FINAL_FLAG]) + nonce[1:8]
-        self._ctr = int.from_bytes(nonce[8:], "little")
-        self._hdr_full = bytes([VERSION_20, cipher, 0xFF, 0xFF]) + nonce
-        self._aad_full = self._hdr_full[:4]
+        self._prefix_final = bytes((first | FINAL_FLAG,)) + tail[:7]
+        self._ctr = int.from_bytes(tail[7:], "little")
+        self._aad_full = bytes((VERSION_20, cipher, 0xFF, 0xFF))
+        self._hdr_full = self._aad_full + nonce
         self._seq = sequence_number
         self._pending = bytearray()
         self._done = False
@@ -281,7 +292,7 @@ class DareEncryptor:
         out.append(self._hdr_full)
         out.append(self._aead.encrypt(aead_nonce, chunk, self._aad_full))
 
-    def _seal_final(self, out: list[bytes], chunk: bytes) -> None:
+    def _seal_final(self, out: list[bytes], chunk: BytesLike) -> None:
         seq = self._next_seq()
         n = len(chunk) - 1
         aad = bytes([VERSION_20, self._cipher, n & 0xFF, n >> 8])
@@ -327,12 +338,13 @@ class DareEncryptor:
         if self._done:
             raise ValueError("finalize() called twice")
         self._done = True
-        if not self._pending:
+        pending = self._pending
+        if not pending:
             return b""
         out: list[bytes] = []
-        self._seal_final(out, bytes(self._pending))
-        self._pending.clear()
-        return b"".join(out)
+        self._seal_final(out, pending)
+        pending.clear()
+        return out[0] + out[1]
 
 
 def encrypt(
@@ -345,23 +357,26 @@ def encrypt(
 ) -> bytes:
     """Encrypt a whole plaintext into one DARE 2.0 stream (random nonce unless given)."""
     if 0 < len(data) <= MAX_PAYLOAD_SIZE and sequence_number == 0:
-        return _encrypt_one_package(key, data, CipherSuite(cipher), nonce)
+        return encrypt_one_package(key, data, nonce, cipher=_suite(cipher))
     enc = DareEncryptor(key, cipher=cipher, nonce=nonce, sequence_number=sequence_number)
     head = enc.update(data)
     return head + enc.finalize()
 
 
-# ---------------------------------------------------------------------------------------------
-# decryption
-
-
-def _encrypt_one_package(
-    key: bytes, data: BytesLike, cipher: CipherSuite, nonce: bytes | None
+def encrypt_one_package(
+    key: bytes,
+    data: BytesLike,
+    nonce: bytes | None = None,
+    *,
+    cipher: CipherSuite = CipherSuite.AES_256_GCM,
 ) -> bytes:
     """A stream of exactly one (final) package, sequence number 0: what :class:`DareEncryptor`
-    produces for 1..64 KiB of plaintext, without its set-up (sealed keys, ETags, small objects)."""
+    produces for 1..64 KiB of plaintext, without its set-up (sealed keys, ETags, small objects).
+    ``cipher`` must be a :class:`CipherSuite` member; ``nonce`` is random unless given."""
     if len(key) != KEY_SIZE:
         raise ValueError("a DARE key must be 32 bytes")
+    if not 0 < len(data) <= MAX_PAYLOAD_SIZE:
+        raise ValueError("one DARE package holds 1 to 65536 bytes")
     if nonce is None:
         nonce = os.urandom(NONCE_SIZE)
     elif len(nonce) != NONCE_SIZE:
@@ -373,6 +388,10 @@ def _encrypt_one_package(
     header_nonce = bytes((nonce[0] | FINAL_FLAG,)) + bytes(nonce[1:])
     sealed = _new_aead(cipher, bytes(key)).encrypt(header_nonce, data, aad)
     return aad + header_nonce + sealed
+
+
+# ---------------------------------------------------------------------------------------------
+# decryption
 
 
 def _decrypt_one_package(
@@ -396,7 +415,7 @@ def _decrypt_one_package(
         return None
     # sequence number 0 leaves the nonce's counter as it is: the AEAD nonce is the header's
     try:
-        return _new_aead(CipherSuite(cipher), bytes(key)).decrypt(
+        return _new_aead(_suite(cipher), bytes(key)).decrypt(
             bytes(mv[4:HEADER_SIZE]), mv[HEADER_SIZE:], mv[:4]
         )
     except InvalidTag:

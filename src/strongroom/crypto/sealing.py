@@ -28,6 +28,7 @@ from strongroom.crypto.secret import SecretBytes
 
 __all__ = [
     "IV_SIZE",
+    "NEW_KEY_RANDOM",
     "OBJECT_KEY_SIZE",
     "SEALED_KEY_SIZE",
     "SEAL_ALGORITHM",
@@ -79,8 +80,19 @@ class Domain(enum.StrEnum):
     SSE_KMS = "SSE-KMS"
 
 
+# The constant middle of the KEK derivation, per domain (a Domain member or its string value).
+_KEK_TAGS = {d.value: (d.value + SEAL_ALGORITHM).encode() for d in Domain}
+
+
+def _kek_tag(domain: Domain | str) -> bytes:
+    try:
+        return _KEK_TAGS[domain]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown sealing domain {domain!r}") from None
+
+
 def _hmac(key: bytes, msg: bytes) -> SecretBytes:
-    return SecretBytes(hmac.digest(key, msg, hashlib.sha256))
+    return SecretBytes(hmac.digest(key, msg, "sha256"))
 
 
 def _check32(value: bytes, what: str) -> None:
@@ -155,15 +167,12 @@ def derive_kek(
     """The key-encryption key bound to IV, domain and ``bucket/object``."""
     _check32(ext_key, "the external key")
     _check32(iv, "the IV")
-    msg = b"".join(
-        (
-            iv,
-            Domain(domain).value.encode(),
-            SEAL_ALGORITHM.encode(),
-            object_path(bucket, object_name).encode("utf-8", "surrogateescape"),
-        )
-    )
-    return _hmac(ext_key, msg)
+    return _hmac(ext_key, _kek_message(iv, domain, bucket, object_name))
+
+
+def _kek_message(iv: bytes, domain: Domain | str, bucket: str, object_name: str) -> bytes:
+    path = object_path(bucket, object_name).encode("utf-8", "surrogateescape")
+    return iv + _kek_tag(domain) + path
 
 
 def seal_object_key(
@@ -179,9 +188,7 @@ def seal_object_key(
     """Seal the object key: one 64-byte DARE 2.0 package under the KEK (random nonce)."""
     _check32(object_key, "the object key")
     kek = derive_kek(ext_key, iv, domain, bucket, object_name)
-    sealed = dare.encrypt(kek, object_key, nonce=nonce)
-    assert len(sealed) == SEALED_KEY_SIZE
-    return sealed
+    return dare.encrypt_one_package(kek, object_key, nonce)
 
 
 def unseal_object_key(
@@ -218,14 +225,32 @@ class SealedKey:
     algorithm: str = SEAL_ALGORITHM
 
 
+NEW_KEY_RANDOM = IV_SIZE + 32 + dare.NONCE_SIZE  # IV, object key randomness, seal nonce
+
+
 def new_object_key(
-    ext_key: bytes, domain: Domain | str, bucket: str, object_name: str
+    ext_key: bytes,
+    domain: Domain | str,
+    bucket: str,
+    object_name: str,
+    *,
+    random: bytes | None = None,
 ) -> tuple[SecretBytes, SealedKey]:
-    """A fresh object key and its sealed form, in one call (the PUT / CreateMultipart path)."""
-    object_key = generate_object_key(ext_key)
-    iv = generate_iv()
-    sealed = seal_object_key(object_key, ext_key, iv, domain, bucket, object_name)
-    return object_key, SealedKey(iv, sealed)
+    """A fresh object key and its sealed form, in one call (the PUT / CreateMultipart path).
+
+    ``random`` is :data:`NEW_KEY_RANDOM` fresh random bytes (default: drawn here): the IV, the
+    object key's randomness and the seal's DARE nonce, in that order. The result equals
+    ``generate_object_key``, ``generate_iv`` and ``seal_object_key`` fed the same bytes."""
+    if random is None:
+        random = os.urandom(NEW_KEY_RANDOM)
+    elif len(random) != NEW_KEY_RANDOM:
+        raise ValueError(f"new_object_key needs {NEW_KEY_RANDOM} random bytes")
+    _check32(ext_key, "the external key")
+    iv = random[:IV_SIZE]
+    object_key = hmac.digest(ext_key, _OEK_CONTEXT + random[IV_SIZE:64], "sha256")
+    kek = hmac.digest(ext_key, _kek_message(iv, domain, bucket, object_name), "sha256")
+    sealed = dare.encrypt_one_package(kek, object_key, random[64:])
+    return SecretBytes(object_key), SealedKey(iv, sealed)
 
 
 def open_object_key(
@@ -291,7 +316,7 @@ def seal_etag(object_key: bytes, etag: bytes, *, nonce: bytes | None = None) -> 
     """Seal an ETag (16 bytes: 48 sealed bytes). An empty ETag stays empty."""
     if not etag:
         return b""
-    return dare.encrypt(etag_key(object_key), etag, nonce=nonce)
+    return dare.encrypt_one_package(etag_key(object_key), etag, nonce)
 
 
 def unseal_etag(object_key: bytes, sealed: bytes) -> bytes:

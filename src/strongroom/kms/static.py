@@ -88,6 +88,8 @@ KEY_SIZE = 32
 _IV_SIZE = 16
 _NONCE_SIZE = 12
 _TAG_SIZE = 16
+_IV_END = KEY_SIZE + _IV_SIZE
+_GENERATE_RANDOM = _IV_END + _NONCE_SIZE
 _STATUS_CONTEXT = {"MinIO admin API": "KMSKeyStatusHandler"}
 _AEAD_AES = "AES-256-GCM-HMAC-SHA-256"
 _AEAD_CHACHA = "ChaCha20Poly1305"
@@ -177,12 +179,11 @@ class StaticKMS:
 
     def generate_key_sync(self, key_id: str, context: Mapping[str, str]) -> DataKey:
         self._check_name(key_id)
-        dek = self._random(KEY_SIZE)
-        rand = self._random(_IV_SIZE + _NONCE_SIZE)
-        if len(dek) != KEY_SIZE or len(rand) != _IV_SIZE + _NONCE_SIZE:
+        rand = self._random(_GENERATE_RANDOM)  # one draw: data key, IV, nonce
+        if len(rand) != _GENERATE_RANDOM:
             raise KMSError("the random source failed")
-        iv, nonce = rand[:_IV_SIZE], rand[_IV_SIZE:]
-        seal_key = hmac.digest(self._key, iv, hashlib.sha256)
+        dek, iv, nonce = rand[:KEY_SIZE], rand[KEY_SIZE:_IV_END], rand[_IV_END:]
+        seal_key = hmac.digest(self._key, iv, "sha256")
         sealed = AESGCM(seal_key).encrypt(nonce, dek, canonical_context(context))
         return DataKey(self._key_id, SecretBytes(dek), sealed + iv + nonce)
 

@@ -40,6 +40,7 @@ H_C_KEY = "x-amz-server-side-encryption-customer-key"
 H_C_KEY_MD5 = "x-amz-server-side-encryption-customer-key-md5"
 COPY_PREFIX = "x-amz-copy-source-"
 SSEC_HEADERS = (H_C_ALGORITHM, H_C_KEY, H_C_KEY_MD5)
+_COPY_SSEC_HEADERS = tuple(COPY_PREFIX + h.removeprefix("x-amz-") for h in SSEC_HEADERS)
 
 # Stored metadata (internal: never returned to clients, never copied by COPY).
 INTERNAL = "x-minio-internal-server-side-encryption-"
@@ -101,7 +102,14 @@ class Kind(enum.Enum):
 
     @property
     def domain(self) -> sealing.Domain:
-        return sealing.Domain(self.value)
+        return _DOMAINS[self]
+
+
+_DOMAINS = {
+    Kind.SSE_S3: sealing.Domain.SSE_S3,
+    Kind.SSE_KMS: sealing.Domain.SSE_KMS,
+    Kind.SSE_C: sealing.Domain.SSE_C,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +129,7 @@ class Requested:
 
 
 NONE = Requested(Kind.NONE)
+SSE_S3 = Requested(Kind.SSE_S3)
 
 
 def has_ssec_headers(headers: Mapping[str, str]) -> bool:
@@ -137,9 +146,8 @@ def parse_customer_key(
     headers: Mapping[str, str], *, copy_source: bool = False
 ) -> CustomerKey | None:
     """SSE-C headers (or their copy-source variants); None when none is present."""
-    prefix = COPY_PREFIX if copy_source else "x-amz-"
-    names = [prefix + h[len("x-amz-") :] for h in SSEC_HEADERS]
-    if not any(n in headers for n in names):
+    names = _COPY_SSEC_HEADERS if copy_source else SSEC_HEADERS
+    if names[0] not in headers and names[1] not in headers and names[2] not in headers:
         return None
     algorithm, raw_key, raw_md5 = (headers.get(n, "") for n in names)
     if algorithm != "AES256":
@@ -202,7 +210,7 @@ def parse_request(headers: Mapping[str, str]) -> Requested:
                 ) from None
         return Requested(Kind.SSE_KMS, kms_key_id=key_id, context=context)
     if s3:
-        return Requested(Kind.SSE_S3)
+        return SSE_S3
     return NONE
 
 
@@ -219,10 +227,10 @@ def apply_defaults(
         return requested
     if rule is not None:
         if rule.algorithm == AES256:
-            return Requested(Kind.SSE_S3)
+            return SSE_S3
         return Requested(Kind.SSE_KMS, kms_key_id=rule.kms_key_id)
     if auto_encryption:
-        return Requested(Kind.SSE_S3)
+        return SSE_S3
     return NONE
 
 
@@ -254,6 +262,8 @@ def is_encrypted(meta: Mapping[str, str]) -> bool:
 def kms_context(bucket: str, key: str, client: Mapping[str, str]) -> dict[str, str]:
     """The associated data of a data key: the client context plus ``{bucket: "bucket/key"}``
     unless the client already used the bucket name as a context key."""
+    if not client:
+        return {bucket: sealing.object_path(bucket, key)}
     context = dict(client)
     context.setdefault(bucket, sealing.object_path(bucket, key))
     return context
@@ -286,23 +296,20 @@ class ObjectKey:
         return sealing.part_key(self.key, part_number)
 
 
-_NEW_KEY_RANDOM = sealing.IV_SIZE + 32 + dare.NONCE_SIZE
-
-
 async def new_object_key(kms: KMS | None, requested: Requested, bucket: str, key: str) -> ObjectKey:
     """Generate and seal a fresh object key for ``bucket/key``."""
-    random = os.urandom(_NEW_KEY_RANDOM)  # one draw: IV, object key randomness, seal nonce
-    iv = sealing.generate_iv(random=random[:32])
-    oek_random, seal_nonce = random[32:64], random[64:]
-    meta = {M_SEAL_ALGORITHM: sealing.SEAL_ALGORITHM, M_IV: _b64(iv)}
-    if requested.kind is Kind.SSE_C:
+    random = os.urandom(sealing.NEW_KEY_RANDOM)  # one draw: IV, key randomness, seal nonce
+    kind = requested.kind
+    if kind is Kind.SSE_C:
         assert requested.customer is not None
-        external = requested.customer.key
-        object_key = sealing.generate_object_key(external, random=oek_random)
-        sealed = sealing.seal_object_key(
-            object_key, external, iv, sealing.Domain.SSE_C, bucket, key, nonce=seal_nonce
+        object_key, sealed = sealing.new_object_key(
+            requested.customer.key, sealing.Domain.SSE_C, bucket, key, random=random
         )
-        meta[M_SEALED_KEY_C] = _b64(sealed)
+        meta = {
+            M_SEAL_ALGORITHM: sealed.algorithm,
+            M_IV: _b64(sealed.iv),
+            M_SEALED_KEY_C: _b64(sealed.sealed),
+        }
         return ObjectKey(Kind.SSE_C, object_key, meta, requested.customer.key_md5)
     kms = require_kms(kms)
     key_id = requested.kms_key_id or kms.default_key
@@ -311,16 +318,19 @@ async def new_object_key(kms: KMS | None, requested: Requested, bucket: str, key
         data_key = await kms.generate_key(key_id, context)
     except KMSError as exc:
         raise kms_error(exc) from None
-    object_key = sealing.generate_object_key(data_key.plaintext, random=oek_random)
-    sealed = sealing.seal_object_key(
-        object_key, data_key.plaintext, iv, requested.kind.domain, bucket, key, nonce=seal_nonce
+    object_key, sealed = sealing.new_object_key(
+        data_key.plaintext, _DOMAINS[kind], bucket, key, random=random
     )
-    meta[M_SEALED_KEY_KMS if requested.kind is Kind.SSE_KMS else M_SEALED_KEY_S3] = _b64(sealed)
-    meta[M_KMS_KEY_ID] = key_id
-    meta[M_KMS_SEALED_DEK] = _b64(data_key.ciphertext)
-    if requested.kind is Kind.SSE_KMS and requested.context:
+    meta = {
+        M_SEAL_ALGORITHM: sealed.algorithm,
+        M_IV: _b64(sealed.iv),
+        M_SEALED_KEY_KMS if kind is Kind.SSE_KMS else M_SEALED_KEY_S3: _b64(sealed.sealed),
+        M_KMS_KEY_ID: key_id,
+        M_KMS_SEALED_DEK: _b64(data_key.ciphertext),
+    }
+    if kind is Kind.SSE_KMS and requested.context:
         meta[M_CONTEXT] = _b64(canonical_context(requested.context))
-    return ObjectKey(requested.kind, object_key, meta)
+    return ObjectKey(kind, object_key, meta)
 
 
 async def unseal(
@@ -481,7 +491,7 @@ def open_checksums(object_key: ObjectKey | None, stored: Mapping[str, str]) -> d
 
 
 def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
+    return binascii.b2a_base64(data, newline=False).decode()
 
 
 def _unb64(text: str) -> bytes:
