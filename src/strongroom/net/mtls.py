@@ -32,6 +32,7 @@ import contextlib
 import logging
 import os
 import socket
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
@@ -53,25 +54,89 @@ log = logging.getLogger(__name__)
 _READ_CHUNK = 64 * 1024
 
 
-def _bio_pending_probe() -> Callable[[Any], int] | None:
-    """How many bytes wait in a memory BIO, via pyOpenSSL's bindings: lets the hot path skip
-    the read that would only raise WantReadError (an exception costs ~5 us, several times per
-    request). Falls back to that read when the private names are not there."""
-    try:
-        from OpenSSL._util import ffi, lib
+class _Direct:
+    """The established-connection hot path straight into OpenSSL through pyOpenSSL's cffi
+    bindings: ``SSL_read``/``SSL_write``/``BIO_*`` on the connection's own ``SSL`` object and
+    memory BIOs, into one reused buffer per thread. pyOpenSSL's wrappers allocate a buffer per
+    call and report "no more data" by raising ``WantReadError`` (several exceptions per request);
+    here that is a return code. Handshakes, errors and shutdown stay on pyOpenSSL. Built only
+    when the private names exist (else the pyOpenSSL calls are used)."""
 
-        get_mem_data = lib.BIO_get_mem_data
-        null = ffi.NULL
-    except (ImportError, AttributeError):  # pragma: no cover - other pyOpenSSL layouts
-        return None
+    BUFFER = 64 * 1024
 
-    def pending(bio: Any) -> int:
-        return int(get_mem_data(bio, null))
+    def __init__(self, ffi: Any, lib: Any) -> None:
+        self.ffi = ffi
+        self.lib = lib
+        self.null = ffi.NULL
+        self.want_read = lib.SSL_ERROR_WANT_READ
+        self.zero_return = lib.SSL_ERROR_ZERO_RETURN
+        self._local = threading.local()
 
-    return pending
+    @classmethod
+    def probe(cls) -> _Direct | None:
+        try:
+            from OpenSSL._util import ffi, lib
+
+            for name in ("SSL_read", "SSL_write", "SSL_get_error", "BIO_read", "BIO_write"):
+                getattr(lib, name)
+            lib.BIO_get_mem_data  # noqa: B018 - probing that the name exists
+        except (ImportError, AttributeError):  # pragma: no cover - other pyOpenSSL layouts
+            return None
+        return cls(ffi, lib)
+
+    def handles(self, conn: SSL.Connection) -> tuple[Any, Any, Any] | None:
+        """The connection's ``SSL*``, incoming and outgoing BIO, or None if not reachable."""
+        handles = (getattr(conn, n, None) for n in ("_ssl", "_into_ssl", "_from_ssl"))
+        ssl_ptr, into, out = handles
+        if ssl_ptr is None or into is None or out is None:  # pragma: no cover - other layouts
+            return None
+        return ssl_ptr, into, out
+
+    def buffer(self) -> Any:
+        buf = getattr(self._local, "buf", None)
+        if buf is None:
+            buf = self._local.buf = self.ffi.new("char[]", self.BUFFER)
+        return buf
+
+    def pending(self, bio: Any) -> int:
+        """Bytes waiting in a memory BIO."""
+        return int(self.lib.BIO_get_mem_data(bio, self.null))
+
+    def feed(self, into: Any, data: bytes) -> bool:
+        return bool(self.lib.BIO_write(into, data, len(data)) == len(data))
+
+    def read(self, ssl_ptr: Any, chunks: list[bytes]) -> int:
+        """Decrypt everything available into ``chunks``; returns the SSL error code that ended
+        it (``want_read``: all read; ``zero_return``: close_notify; else a failure)."""
+        lib, buf, size = self.lib, self.buffer(), self.BUFFER
+        while True:
+            got = lib.SSL_read(ssl_ptr, buf, size)
+            if got <= 0:
+                return int(lib.SSL_get_error(ssl_ptr, got))
+            chunks.append(self.ffi.buffer(buf, got)[:])
+
+    def write(self, ssl_ptr: Any, data: bytes) -> bool:
+        lib, total = self.lib, len(data)
+        if total == 0:
+            return True
+        view = self.ffi.from_buffer(data)
+        done = 0
+        while done < total:
+            wrote = lib.SSL_write(ssl_ptr, view + done, total - done)
+            if wrote <= 0:
+                return False
+            done += wrote
+        return True
+
+    def drain(self, out: Any, waiting: int) -> bytes:
+        """Take ``waiting`` bytes (all there are) out of the outgoing BIO."""
+        buf = self.buffer() if waiting <= self.BUFFER else self.ffi.new("char[]", waiting)
+        got = self.lib.BIO_read(out, buf, waiting)
+        return self.ffi.buffer(buf, got)[:] if got > 0 else b""
 
 
-_bio_pending = _bio_pending_probe()
+_DIRECT = _Direct.probe()
+
 
 # TLS 1.2 suites (TLS 1.3 suites are OpenSSL's defaults: AES-128/256-GCM, ChaCha20-Poly1305).
 _TLS12_CIPHERS = (
@@ -293,6 +358,7 @@ class TLSProtocol(asyncio.Protocol):
         self._write_paused = False
         self._app_write_paused = False
         self._shut = False
+        self._direct: tuple[Any, Any, Any] | None = None  # SSL*, BIOs: see _Direct
 
     # -- raw side --------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -317,7 +383,17 @@ class TLSProtocol(asyncio.Protocol):
         conn = self._conn
         if conn is None or self.raw is None:
             return
-        conn.bio_write(data)
+        direct = self._direct
+        if direct is not None and _DIRECT is not None and _DIRECT.feed(direct[1], data):
+            chunks: list[bytes] = []
+            error = _DIRECT.read(direct[0], chunks)
+            if error == _DIRECT.want_read or error == _DIRECT.zero_return:
+                self._deliver(chunks, closed=error == _DIRECT.zero_return)
+                return
+            # a failure: what was decrypted before it is dropped, as pyOpenSSL would; its
+            # error handling below reports the failure (the queue still holds it)
+        else:
+            conn.bio_write(data)
         if self._app is None:
             try:
                 conn.do_handshake()
@@ -331,7 +407,7 @@ class TLSProtocol(asyncio.Protocol):
                 return
             self._flush()
             self._handshake_done(conn)
-        chunks: list[bytes] = []
+        chunks = []
         closed = False
         while True:
             try:
@@ -350,11 +426,15 @@ class TLSProtocol(asyncio.Protocol):
                 break
             chunks.append(chunk)
             if (
-                _bio_pending is not None
+                _DIRECT is not None
                 and not conn.pending()
-                and not _bio_pending(conn._into_ssl)  # nothing left to decrypt
+                and not _DIRECT.pending(conn._into_ssl)  # nothing left to decrypt
             ):
                 break
+        self._deliver(chunks, closed=closed)
+
+    def _deliver(self, chunks: list[bytes], *, closed: bool) -> None:
+        """Send what reading produced (alerts, tickets), then hand the plaintext to the app."""
         self._flush()
         app = self._app
         if app is None:
@@ -381,6 +461,8 @@ class TLSProtocol(asyncio.Protocol):
             "cipher": conn.get_cipher_name(),
         }
         self._transport = TLSTransport(self, extra)
+        if _DIRECT is not None:
+            self._direct = _DIRECT.handles(conn)
         app = self._app_factory()
         self._transport.set_protocol(app)
         self._app = app
@@ -401,6 +483,7 @@ class TLSProtocol(asyncio.Protocol):
             self._timer = None
         app, self._app = self._app, None
         self._conn = None
+        self._direct = None
         if app is not None:
             app.connection_lost(exc)
         self.raw = None
@@ -422,10 +505,11 @@ class TLSProtocol(asyncio.Protocol):
         conn, raw = self._conn, self.raw
         if conn is None or raw is None:
             return
-        if _bio_pending is not None:
-            waiting = _bio_pending(conn._from_ssl)
+        if _DIRECT is not None:
+            out = conn._from_ssl
+            waiting = _DIRECT.pending(out)
             if waiting:
-                raw.write(conn.bio_read(waiting))
+                raw.write(_DIRECT.drain(out, waiting))
             return
         while True:
             try:
@@ -440,8 +524,13 @@ class TLSProtocol(asyncio.Protocol):
         conn = self._conn
         if conn is None or self.raw is None or self.raw.is_closing():
             return
+        payload = data if isinstance(data, bytes) else bytes(data)
+        direct = self._direct
+        if direct is not None and _DIRECT is not None and _DIRECT.write(direct[0], payload):
+            self._flush()
+            return
         try:
-            conn.sendall(data if isinstance(data, bytes) else bytes(data))
+            conn.sendall(payload)
         except SSL.Error as exc:
             log.debug("TLS write failed: %s", exc)
             self.raw.abort()

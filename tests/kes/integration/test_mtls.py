@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
 import socket
 import ssl
@@ -320,3 +321,44 @@ def test_pipelined_responses_leave_in_one_write(server: Server, pki: PKI) -> Non
         tls.sendall(b"".join(b"GET /%d HTTP/1.1\r\nHost: x\r\n\r\n" % i for i in range(5)))
         first = tls.recv(65536)  # one TLS record's plaintext
     assert first.count(b"HTTP/1.1 200 OK") == 5
+
+
+@pytest.mark.parametrize("direct", [True, False], ids=["direct-openssl", "pyopenssl-api"])
+def test_both_record_paths_serve_requests(
+    lt: LoopThread, pki: PKI, monkeypatch: pytest.MonkeyPatch, direct: bool
+) -> None:
+    """Established connections use the direct OpenSSL calls when pyOpenSSL exposes them and
+    pyOpenSSL's own API otherwise: both carry small and large requests and responses."""
+    from strongroom.net import mtls
+
+    assert mtls._DIRECT is not None  # this pyOpenSSL exposes what the direct path needs
+    if not direct:
+        monkeypatch.setattr(mtls, "_DIRECT", None)
+    server = Server(lt, pki)
+    try:
+        client = pki.self_signed("paths")
+        with httpx.Client(verify=pki.client_context(client)) as c:
+            for size in (0, 10, 100_000, 900_000):
+                r = c.post(server.url + "/p", content=b"z" * size)
+                assert r.text == f"POST /p {client.identity} {size} False"
+            streamed = c.get(server.url + "/stream")
+            assert len(streamed.content) == 200 * 65536
+    finally:
+        server.close()
+
+
+def test_garbage_record_after_handshake_closes_the_connection(server: Server, pki: PKI) -> None:
+    """A record that fails authentication ends the connection; nothing reaches the app."""
+    ctx = pki.client_context(pki.self_signed("garbage"))
+    with (
+        socket.create_connection(("127.0.0.1", server.port)) as raw,
+        ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+    ):
+        tls.sendall(b"GET /before HTTP/1.1\r\nHost: x\r\n\r\n")
+        tls.settimeout(5)
+        assert tls.recv(65536).startswith(b"HTTP/1.1 200 ")
+        # an application-data record whose contents are not authentic, under the TLS layer
+        with socket.socket(fileno=os.dup(tls.fileno())) as under:
+            under.sendall(b"\x17\x03\x03\x00\x40" + b"\x00" * 0x40)
+        with contextlib.suppress(ssl.SSLError, ConnectionError):
+            assert tls.recv(65536) == b""
