@@ -43,6 +43,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 
+from strongroom.crypto.hmac_sha256 import hmac_sha256
+
 __all__ = [
     "CiphertextFormat",
     "DecryptionError",
@@ -156,7 +158,7 @@ def hchacha20(key: bytes, nonce16: bytes) -> bytes:
 
 def _sealing_aead(algorithm: KeyAlgorithm, key: bytes, iv: bytes) -> AESGCM | ChaCha20Poly1305:
     if algorithm is KeyAlgorithm.AES256:
-        return AESGCM(_hmac.digest(key, iv, hashlib.sha256))
+        return AESGCM(hmac_sha256(key, iv))
     return ChaCha20Poly1305(hchacha20(key, iv))
 
 

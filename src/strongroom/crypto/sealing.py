@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import enum
 import hashlib
-import hmac
 import os
 import re
 from dataclasses import dataclass
 
 from strongroom.crypto import dare
+from strongroom.crypto.hmac_sha256 import hmac_sha256
 from strongroom.crypto.secret import SecretBytes
 
 __all__ = [
@@ -92,7 +92,7 @@ def _kek_tag(domain: Domain | str) -> bytes:
 
 
 def _hmac(key: bytes, msg: bytes) -> SecretBytes:
-    return SecretBytes(hmac.digest(key, msg, "sha256"))
+    return SecretBytes(hmac_sha256(key, msg))
 
 
 def _check32(value: bytes, what: str) -> None:
@@ -247,8 +247,8 @@ def new_object_key(
         raise ValueError(f"new_object_key needs {NEW_KEY_RANDOM} random bytes")
     _check32(ext_key, "the external key")
     iv = random[:IV_SIZE]
-    object_key = hmac.digest(ext_key, _OEK_CONTEXT + random[IV_SIZE:64], "sha256")
-    kek = hmac.digest(ext_key, _kek_message(iv, domain, bucket, object_name), "sha256")
+    object_key = hmac_sha256(ext_key, _OEK_CONTEXT + random[IV_SIZE:64])
+    kek = hmac_sha256(ext_key, _kek_message(iv, domain, bucket, object_name))
     sealed = dare.encrypt_one_package(kek, object_key, random[64:])
     return SecretBytes(object_key), SealedKey(iv, sealed)
 

@@ -46,6 +46,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 
 from strongroom.crypto import dare
 from strongroom.crypto.hchacha20 import hchacha20
+from strongroom.crypto.hmac_sha256 import HmacKey
 from strongroom.crypto.kms_context import canonical_context
 from strongroom.crypto.secret import SecretBytes
 from strongroom.kms.base import (
@@ -161,6 +162,7 @@ class StaticKMS:
             raise ValueError("the master key must be 32 bytes")
         self._key_id = key_id
         self._key = SecretBytes(key)
+        self._sealing_hmac = HmacKey(key)  # HMAC-SHA256(MK, iv) keys each data key's seal
         self._random = random
         self.source = source
 
@@ -183,7 +185,7 @@ class StaticKMS:
         if len(rand) != _GENERATE_RANDOM:
             raise KMSError("the random source failed")
         dek, iv, nonce = rand[:KEY_SIZE], rand[KEY_SIZE:_IV_END], rand[_IV_END:]
-        seal_key = hmac.digest(self._key, iv, "sha256")
+        seal_key = self._sealing_hmac.digest(iv)
         sealed = AESGCM(seal_key).encrypt(nonce, dek, canonical_context(context))
         return DataKey(self._key_id, SecretBytes(dek), sealed + iv + nonce)
 
@@ -206,7 +208,7 @@ class StaticKMS:
         nonce = ciphertext[-_NONCE_SIZE:]
         aead: AESGCM | ChaCha20Poly1305
         if aead_name == _AEAD_AES:
-            aead = AESGCM(hmac.digest(self._key, iv, hashlib.sha256))
+            aead = AESGCM(self._sealing_hmac.digest(iv))
         else:
             aead = ChaCha20Poly1305(hchacha20(self._key, iv))
         try:
