@@ -22,6 +22,7 @@ from strongroom.s3 import (
 )
 from strongroom.s3.context import Ctx, Services, split_path
 from strongroom.s3.errors import S3Error
+from strongroom.s3.names import is_other_version
 from strongroom.s3.sigv4 import AuthResult, authenticate
 from strongroom.s3.storage import StorageError
 from strongroom.s3.xmlio import document, element
@@ -82,6 +83,13 @@ _NOT_IMPLEMENTED_SUBRESOURCES = frozenset(
         "retention",
     }
 )
+
+
+def _takes_version(method: str, query: dict[str, str]) -> bool:
+    """Object calls that address one version: reads, deletes, and PUT of tagging or ACL."""
+    if "versionId" not in query or "uploadId" in query:
+        return False
+    return method in ("GET", "HEAD", "DELETE") or "tagging" in query or "acl" in query
 
 
 class S3App:
@@ -210,6 +218,9 @@ class S3App:
         raise S3Error("MethodNotAllowed")
 
     async def _object(self, ctx: Ctx, method: str, query: dict[str, str]) -> Response:
+        if _takes_version(method, query) and is_other_version(query.get("versionId")):
+            delete = method == "DELETE" and "tagging" not in query
+            return await object_api.absent_version(ctx, delete=delete)
         if method == "PUT":
             if "uploadId" in query or "partNumber" in query:
                 if "x-amz-copy-source" in ctx.headers:
@@ -266,7 +277,10 @@ class S3App:
         if ctx.bucket:
             children.append(element("BucketName", ctx.bucket))
         children.extend(element(name, value) for name, value in exc.extra.items())
-        children.append(element("Resource", exc.resource or ctx.resource))
+        resource = exc.resource or ctx.resource
+        if not resource.startswith("/"):
+            resource = "/" + resource  # a bare bucket name is the resource /bucket
+        children.append(element("Resource", resource))
         children.append(element("RequestId", ctx.request_id))
         children.append(element("HostId", ctx.request_id))
         body = document("Error", children, namespace=False)

@@ -81,6 +81,16 @@ def walk(
         count += 1
 
 
+def list_page(
+    storage: LocalStorage, bucket: str, prefix: str, delimiter: str, after: str, max_keys: int
+) -> Page:
+    """A listing's page. max-keys=0 asks for nothing: an empty page that AWS and MinIO do not
+    mark truncated (clients would otherwise loop on an empty continuation)."""
+    if max_keys == 0:
+        return Page()
+    return walk(storage, bucket, prefix, delimiter, after, max_keys)
+
+
 def _max_keys(ctx: Ctx) -> int:
     raw = ctx.query.get("max-keys", str(MAX_KEYS))
     try:
@@ -152,7 +162,7 @@ async def list_objects_v1(ctx: Ctx) -> Response:
     marker = query.get("marker", "")
     encoding = _encoding(ctx)
     max_keys = _max_keys(ctx)
-    page = walk(ctx.storage, ctx.bucket, prefix, delimiter, marker, max_keys)
+    page = list_page(ctx.storage, ctx.bucket, prefix, delimiter, marker, max_keys)
     children = [
         element("Name", ctx.bucket),
         element("Prefix", _enc(prefix, encoding)),
@@ -196,7 +206,7 @@ async def list_objects_v2(ctx: Ctx) -> Response:
     encoding = _encoding(ctx)
     max_keys = _max_keys(ctx)
     after = _decode_token(token) if token is not None else start_after
-    page = walk(ctx.storage, ctx.bucket, prefix, delimiter, after, max_keys)
+    page = list_page(ctx.storage, ctx.bucket, prefix, delimiter, after, max_keys)
     children = [element("Name", ctx.bucket), element("Prefix", _enc(prefix, encoding))]
     if delimiter:
         children.append(element("Delimiter", _enc(delimiter, encoding)))
@@ -234,7 +244,7 @@ async def list_object_versions(ctx: Ctx) -> Response:
             "InvalidArgument", "A version-id marker cannot be specified without a key marker."
         )
     after = key_marker
-    page = walk(ctx.storage, ctx.bucket, prefix, delimiter, after, max_keys)
+    page = list_page(ctx.storage, ctx.bucket, prefix, delimiter, after, max_keys)
     children = [
         element("Name", ctx.bucket),
         element("Prefix", _enc(prefix, encoding)),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Iterator
 
 from strongroom.crypto import dare
 from strongroom.net.streaming import Response
@@ -354,7 +355,11 @@ async def list_parts(ctx: Ctx) -> Response:
         raise S3Error("InvalidArgument", "max-parts and part-number-marker must be integers")
     max_parts = min(int(raw_max), 1000)
     marker = int(raw_marker)
-    parts = ctx.storage.list_parts(upload.upload_id, after=marker, limit=max_parts + 1)
+    parts = (
+        ctx.storage.list_parts(upload.upload_id, after=marker, limit=max_parts + 1)
+        if max_parts
+        else []  # max-parts=0 asks for nothing: an empty page, not truncated (as MinIO)
+    )
     kind = sse.kind_of(upload.meta)
     object_key = None
     if kind is sse.Kind.SSE_S3 and parts:
@@ -393,6 +398,25 @@ async def list_parts(ctx: Ctx) -> Response:
     return ctx.response(200, document("ListPartsResult", children), xml=True)
 
 
+_UPLOAD_BATCH = 1000
+
+
+def _uploads_after(
+    ctx: Ctx, prefix: str, key_marker: str, upload_id_marker: str
+) -> Iterator[UploadRecord]:
+    """Uploads under ``prefix`` after the markers, in (key, upload id) order, fetched in
+    batches: a page that rolls many uploads into common prefixes reads on past them."""
+    while True:
+        batch = ctx.storage.list_uploads(
+            ctx.bucket, prefix, key_marker, upload_id_marker, _UPLOAD_BATCH
+        )
+        yield from batch[:_UPLOAD_BATCH]
+        if len(batch) <= _UPLOAD_BATCH:
+            return
+        last = batch[_UPLOAD_BATCH - 1]
+        key_marker, upload_id_marker = last.key, last.upload_id
+
+
 async def list_uploads(ctx: Ctx) -> Response:
     await require_bucket(ctx)
     query = ctx.query
@@ -404,9 +428,6 @@ async def list_uploads(ctx: Ctx) -> Response:
     if not raw_max.isdigit():
         raise S3Error("InvalidArgument", "max-uploads must be an integer")
     max_uploads = min(int(raw_max), 1000)
-    uploads = ctx.storage.list_uploads(
-        ctx.bucket, prefix, key_marker, upload_id_marker, max_uploads
-    )
     children = [
         element("Bucket", ctx.bucket),
         element("KeyMarker", key_marker),
@@ -416,20 +437,25 @@ async def list_uploads(ctx: Ctx) -> Response:
     prefixes: list[str] = []
     truncated = False
     last_key, last_id = "", ""
-    for upload in uploads:
+    for upload in _uploads_after(ctx, prefix, key_marker, upload_id_marker):
+        if max_uploads == 0:  # asks for nothing: an empty page, not truncated (as MinIO)
+            break
+        common = ""
         if delimiter:
             cut = upload.key.find(delimiter, len(prefix))
             if cut >= 0:
                 common = upload.key[: cut + len(delimiter)]
-                if common not in prefixes:
-                    if len(entries) + len(prefixes) >= max_uploads:
-                        truncated = True
-                        break
-                    prefixes.append(common)
-                continue
+                # uploads come in key order, so one prefix's uploads are consecutive; a
+                # key marker that is itself a common prefix means "after all of it"
+                if (prefixes and prefixes[-1] == common) or (key_marker and common <= key_marker):
+                    continue
         if len(entries) + len(prefixes) >= max_uploads:
             truncated = True
             break
+        if common:
+            prefixes.append(common)
+            last_key, last_id = common, ""
+            continue
         last_key, last_id = upload.key, upload.upload_id
         entries.append(
             "<Upload>"

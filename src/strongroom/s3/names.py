@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import uuid
 
 from strongroom.s3.errors import S3Error
 
@@ -42,3 +43,19 @@ def check_object_key(key: str) -> None:
         key.encode("utf-8")
     except UnicodeEncodeError:
         raise S3Error("InvalidArgument", "Object name is not valid UTF-8") from None
+
+
+def is_other_version(version_id: str | None) -> bool:
+    """Whether a ``versionId`` names a version other than the one every object has ("null").
+
+    Buckets are unversioned, so such a version never exists. A malformed id is
+    InvalidArgument, as in MinIO (whose version ids are UUIDs); an absent or empty id, or
+    "null", is the object itself.
+    """
+    if version_id is None or version_id in ("", "null"):
+        return False
+    try:
+        uuid.UUID(version_id)
+    except ValueError:
+        raise S3Error("InvalidArgument", "Invalid version id specified") from None
+    return True

@@ -15,7 +15,7 @@ from strongroom.s3 import checksums, conditions, objectmeta, sse, sse_config
 from strongroom.s3.bucket_api import check_private_acl, owner_id, owner_xml, require_bucket
 from strongroom.s3.context import Ctx
 from strongroom.s3.errors import S3Error
-from strongroom.s3.names import check_object_key
+from strongroom.s3.names import check_object_key, is_other_version
 from strongroom.s3.payload import Received, receive, store_plaintext
 from strongroom.s3.reader import OpenObject
 from strongroom.s3.storage import BucketNotFoundError, ObjectRecord, Segment
@@ -256,6 +256,21 @@ async def delete_object(ctx: Ctx) -> Response:
     return ctx.response(204)
 
 
+async def absent_version(ctx: Ctx, *, delete: bool) -> Response:
+    """A request for a specific version other than "null", which never exists here.
+
+    Deleting it deletes nothing (204, as MinIO answers for a missing version): it must never
+    remove the object itself. Reading it (GET, HEAD, tagging, ACL, attributes) is NoSuchKey
+    without the object, else NoSuchVersion.
+    """
+    check_object_key(ctx.key)
+    await require_bucket(ctx)
+    if delete:
+        return ctx.response(204)
+    load_object(ctx)
+    raise S3Error("NoSuchVersion")
+
+
 async def delete_objects(ctx: Ctx) -> Response:
     await require_bucket(ctx)
     body = await ctx.request.body.read_all(MAX_XML_BODY)
@@ -278,9 +293,10 @@ async def delete_objects(ctx: Ctx) -> Response:
         version_xml = element("VersionId", version.text or "") if version is not None else ""
         try:
             check_object_key(key)
-            if version is not None and version.text not in ("null", None, ""):
-                raise S3Error("NoSuchVersion")
-            await ctx.services.write(ctx.storage.delete_object, ctx.bucket, key)
+            # A version other than "null" never exists: nothing to delete (MinIO reports it
+            # deleted); a malformed id is an error for that key.
+            if not is_other_version(version.text if version is not None else None):
+                await ctx.services.write(ctx.storage.delete_object, ctx.bucket, key)
         except S3Error as exc:
             results.append(
                 "<Error>"
@@ -306,9 +322,9 @@ def parse_copy_source(ctx: Ctx) -> tuple[str, str]:
     bucket, _, key = source.partition("/")
     if not bucket or not key:
         raise S3Error("InvalidArgument", "Copy Source must mention the source bucket and key")
-    if version and version.removeprefix("versionId=") not in ("null", ""):
-        raise S3Error("NoSuchVersion")
     check_object_key(key)
+    if version.startswith("versionId=") and is_other_version(version[len("versionId=") :]):
+        raise S3Error("NoSuchVersion")
     return bucket, key
 
 

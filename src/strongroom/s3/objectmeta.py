@@ -32,6 +32,24 @@ CHECKSUMS = "x-internal-checksums"
 CHECKSUM_ALGORITHM = "x-internal-checksum-algorithm"  # set on uploads: CRC32, SHA256...
 CHECKSUM_TYPE = "x-internal-checksum-type"  # COMPOSITE or FULL_OBJECT
 
+# x-amz-storage-class values S3 knows. Every object is stored (and listed) as STANDARD; an
+# unknown class is InvalidStorageClass, as in AWS S3 and MinIO.
+STORAGE_CLASSES = frozenset(
+    {
+        "STANDARD",
+        "REDUCED_REDUNDANCY",
+        "STANDARD_IA",
+        "ONEZONE_IA",
+        "INTELLIGENT_TIERING",
+        "GLACIER",
+        "GLACIER_IR",
+        "DEEP_ARCHIVE",
+        "OUTPOSTS",
+        "SNOW",
+        "EXPRESS_ONEZONE",
+    }
+)
+
 # response-* query parameters of GetObject and the header each overrides.
 RESPONSE_OVERRIDES = {
     "response-content-type": "Content-Type",
@@ -60,6 +78,8 @@ def from_headers(headers: Mapping[str, str]) -> dict[str, str]:
             meta[name] = value
     if user_size > MAX_USER_METADATA:
         raise S3Error("MetadataTooLarge")
+    if headers.get("x-amz-storage-class", "STANDARD") not in STORAGE_CLASSES:
+        raise S3Error("InvalidStorageClass")
     if "x-amz-tagging" in headers:
         meta[TAGGING] = normalise_tagging(headers["x-amz-tagging"])
     return meta

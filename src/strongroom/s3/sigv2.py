@@ -69,6 +69,20 @@ def canonical_resource(bucket_prefix: str, raw_path: str, raw_query: str) -> str
     return resource
 
 
+def resource_variants(resource: str) -> tuple[str, ...]:
+    """The canonical resource, and for a path-style bucket request also its other spelling.
+
+    botocore signs a bucket-level request as ``/bucket/`` (the virtual-host form) while it
+    sends ``/bucket``; both name the same bucket, so both are accepted.
+    """
+    path, sep, query = resource.partition("?")
+    if path.count("/") == 1 and len(path) > 1:
+        return resource, path + "/" + sep + query
+    if path.count("/") == 2 and path.endswith("/") and len(path) > 2:
+        return resource, path[:-1] + sep + query
+    return (resource,)
+
+
 def _amz_headers(headers: Mapping[str, str]) -> str:
     names = sorted(name for name in headers if name.startswith("x-amz-"))
     return "".join(f"{name}:{' '.join(headers[name].split())}\n" for name in names)
@@ -140,7 +154,7 @@ def authenticate(
             ) from None
         if when.tzinfo is None or abs(now - when) > MAX_SKEW:
             raise S3Error("RequestTimeTooSkewed")
-        text = string_to_sign(method, headers, date_field, resource)
+        date_or_expires = date_field
     else:
         params = dict(parse_qsl(raw_query, keep_blank_values=True))
         access_key = params.get("AWSAccessKeyId", "")
@@ -153,10 +167,12 @@ def authenticate(
             )
         if now.timestamp() > int(expires):
             raise S3Error("AccessDenied", "Request has expired")
-        text = string_to_sign(method, headers, expires, resource)
+        date_or_expires = expires
     secret = lookup_secret(access_key)
     if secret is None:
         raise S3Error("InvalidAccessKeyId")
-    if not hmac.compare_digest(sign(secret, text).encode(), signature.encode()):
-        raise S3Error("SignatureDoesNotMatch")
-    return _result(access_key)
+    for variant in resource_variants(resource):
+        text = string_to_sign(method, headers, date_or_expires, variant)
+        if hmac.compare_digest(sign(secret, text).encode(), signature.encode()):
+            return _result(access_key)
+    raise S3Error("SignatureDoesNotMatch")

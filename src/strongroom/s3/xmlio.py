@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -54,14 +55,28 @@ def _iso_seconds(seconds: int) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
+# Text XML cannot carry as is: a parser turns a bare CR into LF, so CR is written as a
+# character reference (as AWS documents); code points XML 1.0 does not allow at all (C0
+# controls but tab and LF, U+FFFE, U+FFFF, lone surrogates) become U+FFFD, as Go's
+# encoding/xml (MinIO) writes them. Listings with encoding-type=url keep such keys exact.
+_XML_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0d\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _unsafe(match: re.Match[str]) -> str:
+    return "&#13;" if match.group() == "\r" else "\ufffd"
+
+
 def esc(value: str) -> str:
-    return escape(value)
+    value = escape(value)
+    if _XML_UNSAFE.search(value) is None:
+        return value
+    return _XML_UNSAFE.sub(_unsafe, value)
 
 
 def element(name: str, value: str | int | bool) -> str:
     if isinstance(value, bool):
         value = "true" if value else "false"
-    return f"<{name}>{escape(str(value))}</{name}>"
+    return f"<{name}>{esc(str(value))}</{name}>"
 
 
 def document(root: str, children: Iterable[str], *, namespace: bool = True) -> bytes:
