@@ -34,6 +34,7 @@ from strongroom.kes.keystore.base import KeyExistsError, KeyStore, KeyStoreError
 from strongroom.kes.metrics import Metrics
 from strongroom.net.http import HTTPServerState
 from strongroom.net.mtls import TLSSettings, create_tls_server, server_context
+from strongroom.scheduling import AdaptivePolicy
 
 if TYPE_CHECKING:
     from strongroom.kes.config import ServerConfig
@@ -161,7 +162,10 @@ class KeyServer:
             skip_auth=settings.skip_auth,
         )
         self.http = HTTPServerState(
-            self.api.handle, body_limit=self.api.body_limit, on_error=self._on_error
+            self.api.handle,
+            body_limit=self.api.body_limit,
+            on_error=self._on_error,
+            scheduling=AdaptivePolicy(),  # object servers pipeline their data-key calls
         )
         self._server: asyncio.Server | None = None
         self._context: SSL.Context | None = None

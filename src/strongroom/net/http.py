@@ -22,6 +22,8 @@ from typing import Any, cast
 
 import httptools
 
+from strongroom.scheduling import AdaptivePolicy
+
 __all__ = ["HTTPProtocol", "HTTPServerState", "Request", "Response"]
 
 log = logging.getLogger(__name__)
@@ -76,6 +78,7 @@ class HTTPServerState:
         request_timeout: float = 30.0,
         server_header: str | None = None,
         on_error: Callable[[BaseException], None] | None = None,
+        scheduling: AdaptivePolicy | None = None,
     ) -> None:
         self.handler = handler
         self.body_limit = body_limit
@@ -84,6 +87,10 @@ class HTTPServerState:
         self.request_timeout = request_timeout
         self.server_header = server_header
         self.on_error = on_error
+        # The loop thread's policy by load: batch while requests come pipelined or on several
+        # connections at once (see strongroom.scheduling); None leaves the policy alone.
+        self.scheduling = scheduling
+        self.serving = 0  # connections answering requests now
         self.connections: set[HTTPProtocol] = set()
         self.closing = False
         self._sweeper: asyncio.Task[None] | None = None
@@ -270,6 +277,11 @@ class HTTPProtocol(asyncio.Protocol):
     async def _serve_queue(self) -> None:
         """Answer queued requests in order, in one task (pipelined requests that need no I/O
         are answered in one go, and their responses leave in one write)."""
+        state = self._state
+        scheduling = state.scheduling
+        state.serving += 1
+        if scheduling is not None and (len(self._queue) > 1 or state.serving > 1):
+            scheduling.busy(self._loop.time())
         try:
             while self._queue and not self._lost:
                 request = self._queue.popleft()
@@ -277,6 +289,9 @@ class HTTPProtocol(asyncio.Protocol):
                     return
         finally:
             self._task = None
+            state.serving -= 1
+            if scheduling is not None:
+                scheduling.settle(self._loop.time())
         self._flush()
         transport = self._transport
         if transport is None or self._lost:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hmac
-import os
 import queue
 import threading
 from collections.abc import Callable
@@ -16,6 +14,7 @@ from urllib.parse import unquote
 
 from strongroom.net.streaming import Request, Response
 from strongroom.s3.storage import LocalStorage
+from strongroom.scheduling import set_batch_policy
 
 if TYPE_CHECKING:
     from strongroom.kms.base import KMS
@@ -113,10 +112,7 @@ class _GroupWriter:
         if busy == self._batch_scheduled:
             return
         self._batch_scheduled = busy
-        policy = getattr(os, "SCHED_BATCH" if busy else "SCHED_OTHER", None)
-        if policy is not None:
-            with contextlib.suppress(OSError):
-                os.sched_setscheduler(0, policy, os.sched_param(0))
+        set_batch_policy(busy)
 
     def close(self) -> None:
         self._queue.put(self._STOP)
