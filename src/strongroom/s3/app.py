@@ -84,6 +84,8 @@ _NOT_IMPLEMENTED_SUBRESOURCES = frozenset(
     }
 )
 
+_OBJECT_LOCK_SUBRESOURCES = frozenset({"retention", "legal-hold"})
+
 
 def _takes_version(method: str, query: dict[str, str]) -> bool:
     """Object calls that address one version: reads, deletes, and PUT of tagging or ACL."""
@@ -200,6 +202,8 @@ class S3App:
                 return await bucket_api.put_versioning(ctx)
             if "acl" in query:
                 return await bucket_api.put_acl(ctx)
+            if "object-lock" in query:
+                return await bucket_api.put_object_lock(ctx)
             if _NOT_IMPLEMENTED_SUBRESOURCES.intersection(query):
                 await bucket_api.require_bucket(ctx)
                 raise S3Error("NotImplemented")
@@ -218,6 +222,8 @@ class S3App:
         raise S3Error("MethodNotAllowed")
 
     async def _object(self, ctx: Ctx, method: str, query: dict[str, str]) -> Response:
+        if method in ("GET", "PUT") and _OBJECT_LOCK_SUBRESOURCES.intersection(query):
+            return await bucket_api.object_lock_missing(ctx)
         if _takes_version(method, query) and is_other_version(query.get("versionId")):
             delete = method == "DELETE" and "tagging" not in query
             return await object_api.absent_version(ctx, delete=delete)

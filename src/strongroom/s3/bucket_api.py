@@ -47,6 +47,9 @@ async def list_buckets(ctx: Ctx) -> Response:
 
 async def create_bucket(ctx: Ctx) -> Response:
     check_bucket_name(ctx.bucket)
+    if ctx.headers.get("x-amz-bucket-object-lock-enabled", "").strip().lower() == "true":
+        # refused rather than ignored: the client would believe its objects are WORM
+        raise S3Error("NotImplemented", "Object Lock is not supported by this server")
     body = await ctx.request.body.read_all(MAX_CONFIG_BYTES)
     if body.strip():
         root = parse(body)
@@ -151,6 +154,22 @@ async def get_request_payment(ctx: Ctx) -> Response:
 
 async def get_accelerate(ctx: Ctx) -> Response:
     return ctx.response(200, document("AccelerateConfiguration", []), xml=True)
+
+
+async def put_object_lock(ctx: Ctx) -> Response:
+    """PutObjectLockConfiguration: Object Lock can only be enabled when a bucket is created
+    (which this server refuses), so on an existing bucket it is AWS's InvalidBucketState."""
+    await require_bucket(ctx)
+    raise S3Error(
+        "InvalidBucketState", "Object Lock configuration cannot be enabled on existing buckets"
+    )
+
+
+async def object_lock_missing(ctx: Ctx) -> Response:
+    """Get/PutObjectRetention and Get/PutObjectLegalHold: no bucket has Object Lock, which
+    AWS answers with InvalidRequest (400)."""
+    await require_bucket(ctx)
+    raise S3Error("InvalidRequest", "Bucket is missing Object Lock Configuration")
 
 
 def not_found(code: str) -> Callable[[Ctx], Awaitable[Response]]:

@@ -363,6 +363,7 @@ def source_customer_key(ctx: Ctx, source: ObjectRecord) -> sse.CustomerKey | Non
 async def copy_object(ctx: Ctx) -> Response:
     check_object_key(ctx.key)
     await require_bucket(ctx)
+    objectmeta.reject_object_lock(ctx.headers)
     src_bucket, src_key = parse_copy_source(ctx)
     source = load_source(ctx, src_bucket, src_key)
     await check_copy_conditions(ctx, source, src_bucket, src_key)

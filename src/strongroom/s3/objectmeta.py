@@ -61,8 +61,25 @@ RESPONSE_OVERRIDES = {
 }
 
 
+# Object Lock request headers. No bucket here has Object Lock (creating one is refused), so
+# a write asking for retention or a legal hold fails as AWS fails it on such a bucket rather
+# than storing an object the client believes is protected.
+OBJECT_LOCK_HEADERS = (
+    "x-amz-object-lock-mode",
+    "x-amz-object-lock-retain-until-date",
+    "x-amz-object-lock-legal-hold",
+)
+MSG_NO_OBJECT_LOCK = "Bucket is missing Object Lock Configuration"
+
+
+def reject_object_lock(headers: Mapping[str, str]) -> None:
+    if any(name in headers for name in OBJECT_LOCK_HEADERS):
+        raise S3Error("InvalidRequest", MSG_NO_OBJECT_LOCK)
+
+
 def from_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """The metadata a PUT, POST-uploads or REPLACE-copy request sets."""
+    reject_object_lock(headers)
     meta: dict[str, str] = {}
     user_size = 0
     for name, value in headers.items():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import uuid
 import xml.etree.ElementTree as ET
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -254,3 +255,61 @@ def test_storage_class_validated(s3: Any, bucket: str) -> None:
     with pytest.raises(ClientError) as exc:
         s3.create_multipart_upload(Bucket=bucket, Key="bad", StorageClass="FOO")
     assert error_code(exc.value) == "InvalidStorageClass"
+
+
+# -- Object Lock (not supported: refused, never silently ignored) --
+
+
+def test_object_lock_is_refused_not_ignored(s3: Any, bucket: str) -> None:
+    name = f"lock-{uuid.uuid4().hex[:12]}"
+    with pytest.raises(ClientError) as exc:
+        s3.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
+    assert (error_code(exc.value), status(exc.value)) == ("NotImplemented", 501)
+    with pytest.raises(ClientError) as exc:
+        s3.head_bucket(Bucket=name)
+    assert status(exc.value) == 404
+    with pytest.raises(ClientError) as exc:
+        s3.put_object_lock_configuration(
+            Bucket=bucket, ObjectLockConfiguration={"ObjectLockEnabled": "Enabled"}
+        )
+    assert (error_code(exc.value), status(exc.value)) == ("InvalidBucketState", 409)
+    with pytest.raises(ClientError) as exc:
+        s3.get_object_lock_configuration(Bucket=bucket)
+    assert error_code(exc.value) == "ObjectLockConfigurationNotFoundError"
+
+
+def test_retention_and_legal_hold_on_bucket_without_object_lock(s3: Any, bucket: str) -> None:
+    """ceph s3-tests' *_invalid_bucket cases: 400 InvalidRequest."""
+    s3.put_object(Bucket=bucket, Key="obj", Body=b"abc")
+    until = datetime(2030, 1, 1, tzinfo=UTC)
+    calls = [
+        (s3.put_object_retention, {"Retention": {"Mode": "GOVERNANCE", "RetainUntilDate": until}}),
+        (s3.get_object_retention, {}),
+        (s3.put_object_legal_hold, {"LegalHold": {"Status": "ON"}}),
+        (s3.get_object_legal_hold, {}),
+    ]
+    for call, extra in calls:
+        with pytest.raises(ClientError) as exc:
+            call(Bucket=bucket, Key="obj", **extra)
+        assert (error_code(exc.value), status(exc.value)) == ("InvalidRequest", 400)
+    with pytest.raises(ClientError) as exc:
+        s3.put_object(
+            Bucket=bucket,
+            Key="locked",
+            Body=b"x",
+            ObjectLockMode="GOVERNANCE",
+            ObjectLockRetainUntilDate=until,
+        )
+    assert (error_code(exc.value), status(exc.value)) == ("InvalidRequest", 400)
+    with pytest.raises(ClientError) as exc:
+        s3.create_multipart_upload(Bucket=bucket, Key="locked", ObjectLockLegalHoldStatus="ON")
+    assert error_code(exc.value) == "InvalidRequest"
+    with pytest.raises(ClientError) as exc:
+        s3.copy_object(
+            Bucket=bucket,
+            Key="locked",
+            CopySource={"Bucket": bucket, "Key": "obj"},
+            ObjectLockLegalHoldStatus="ON",
+        )
+    assert error_code(exc.value) == "InvalidRequest"
+    assert [c["Key"] for c in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["obj"]
