@@ -526,7 +526,11 @@ class TLSProtocol(asyncio.Protocol):
             return
         payload = data if isinstance(data, bytes) else bytes(data)
         direct = self._direct
-        if direct is not None and _DIRECT is not None and _DIRECT.write(direct[0], payload):
+        if direct is not None and _DIRECT is not None:
+            if not _DIRECT.write(direct[0], payload):  # part of it may be out: no retry
+                log.debug("TLS write failed")
+                self.raw.abort()
+                return
             self._flush()
             return
         try:
