@@ -44,7 +44,7 @@ _BUCKET_GET_SUBRESOURCES: dict[str, Handler] = {
     "policy": bucket_api.not_found("NoSuchBucketPolicy"),
     "lifecycle": bucket_api.not_found("NoSuchLifecycleConfiguration"),
     "cors": bucket_api.not_found("NoSuchCORSConfiguration"),
-    "tagging": bucket_api.not_found("NoSuchTagSet"),
+    "tagging": bucket_api.get_tagging,
     "website": bucket_api.not_found("NoSuchWebsiteConfiguration"),
     "replication": bucket_api.not_found("ReplicationConfigurationNotFoundError"),
     "object-lock": bucket_api.not_found("ObjectLockConfigurationNotFoundError"),
@@ -190,6 +190,11 @@ class S3App:
                 if name in query:
                     await bucket_api.require_bucket(ctx)
                     return await handler(ctx)
+            if "events" in query:
+                # MinIO's ListenBucketNotification: a stream that never ends. Answering it with
+                # a listing makes minio-py wait forever for events.
+                await bucket_api.require_bucket(ctx)
+                raise S3Error("NotImplemented", "Bucket notifications are not supported")
             if query.get("list-type") == "2":
                 return await listing.list_objects_v2(ctx)
             return await listing.list_objects_v1(ctx)
@@ -204,6 +209,10 @@ class S3App:
                 return await bucket_api.put_acl(ctx)
             if "object-lock" in query:
                 return await bucket_api.put_object_lock(ctx)
+            if "tagging" in query:
+                return await bucket_api.put_tagging(ctx)
+            if "notification" in query:
+                return await bucket_api.put_notification(ctx)
             if _NOT_IMPLEMENTED_SUBRESOURCES.intersection(query):
                 await bucket_api.require_bucket(ctx)
                 raise S3Error("NotImplemented")
@@ -211,6 +220,8 @@ class S3App:
         if method == "DELETE":
             if "encryption" in query:
                 return await bucket_api.delete_encryption(ctx)
+            if "tagging" in query:
+                return await bucket_api.delete_tagging(ctx)
             if _NOT_IMPLEMENTED_SUBRESOURCES.intersection(query):
                 await bucket_api.require_bucket(ctx)
                 return ctx.response(204)

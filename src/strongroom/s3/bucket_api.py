@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable, Callable
+from urllib.parse import parse_qsl, urlencode
 
+from strongroom.kms.base import KMSError
 from strongroom.net.streaming import Response
-from strongroom.s3 import sse_config
+from strongroom.s3 import objectmeta, sse, sse_config
 from strongroom.s3.context import Ctx
 from strongroom.s3.errors import S3Error
 from strongroom.s3.names import check_bucket_name, valid_existing_bucket_name
@@ -194,6 +196,14 @@ async def get_encryption(ctx: Ctx) -> Response:
 async def put_encryption(ctx: Ctx) -> Response:
     await require_bucket(ctx)
     rule = sse_config.parse_config(await ctx.request.body.read_all(MAX_CONFIG_BYTES))
+    # Every default needs the KMS, and a named SSE-KMS key must exist: otherwise every later
+    # PUT without SSE headers would fail (MinIO checks it the same way, with a test data key).
+    kms = sse.require_kms(ctx.services.config.kms)
+    if rule.algorithm == sse_config.AWS_KMS and rule.kms_key_id:
+        try:
+            await kms.generate_key(rule.kms_key_id, {"MinIO admin API": "ServerInfoHandler"})
+        except KMSError as exc:
+            raise sse.kms_error(exc) from None
     await ctx.services.write(ctx.storage.set_bucket_config, ctx.bucket, "encryption", rule.dump())
     return ctx.response(200)
 
@@ -202,3 +212,43 @@ async def delete_encryption(ctx: Ctx) -> Response:
     await require_bucket(ctx)
     await ctx.services.write(ctx.storage.set_bucket_config, ctx.bucket, "encryption", None)
     return ctx.response(204)
+
+
+# -- bucket tagging (stored; tags have no effect on access, as in S3 without tag policies) --
+
+
+async def get_tagging(ctx: Ctx) -> Response:
+    stored = ctx.storage.get_bucket_config(ctx.bucket).get("tagging")
+    if stored is None:
+        raise S3Error("NoSuchTagSet")
+    return ctx.response(200, objectmeta.render_tagging(parse_qsl(stored, True)), xml=True)
+
+
+async def put_tagging(ctx: Ctx) -> Response:
+    await require_bucket(ctx)
+    body = await ctx.request.body.read_all(MAX_CONFIG_BYTES)
+    tags = objectmeta.parse_tagging(body, bucket=True)
+    await ctx.services.write(ctx.storage.set_bucket_config, ctx.bucket, "tagging", urlencode(tags))
+    return ctx.response(204)
+
+
+async def delete_tagging(ctx: Ctx) -> Response:
+    await require_bucket(ctx)
+    await ctx.services.write(ctx.storage.set_bucket_config, ctx.bucket, "tagging", None)
+    return ctx.response(204)
+
+
+# -- notifications: none are ever sent, so only the empty configuration can be stored --
+
+
+async def put_notification(ctx: Ctx) -> Response:
+    """PutBucketNotificationConfiguration: an empty configuration (what clients send to remove
+    notifications) is the truth and succeeds; any destination is NotImplemented, never
+    accepted and then silently not delivered."""
+    await require_bucket(ctx)
+    root = parse(await ctx.request.body.read_all(MAX_CONFIG_BYTES))
+    if root.tag != "NotificationConfiguration":
+        raise S3Error("MalformedXML")
+    if len(root) or (root.text or "").strip():
+        raise S3Error("NotImplemented", "Bucket notifications are not supported by this server")
+    return ctx.response(200)

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from strongroom.crypto import sealing
 from strongroom.net.streaming import Response
-from strongroom.s3 import sse
+from strongroom.s3 import objectmeta, sse, sse_config
 from strongroom.s3.bucket_api import owner_xml, require_bucket
 from strongroom.s3.context import Ctx
 from strongroom.s3.errors import S3Error
@@ -132,7 +133,9 @@ async def client_etags(ctx: Ctx, entries: list[ListEntry]) -> list[str]:
     return out
 
 
-def _contents(ctx: Ctx, entry: ListEntry, etag: str, encoding: str, owner: bool) -> str:
+def _contents(
+    ctx: Ctx, entry: ListEntry, etag: str, encoding: str, owner: bool, metadata: bool = False
+) -> str:
     parts = [
         "<Contents>",
         element("Key", _enc(entry.key, encoding)),
@@ -143,8 +146,42 @@ def _contents(ctx: Ctx, entry: ListEntry, etag: str, encoding: str, owner: bool)
     ]
     if owner:
         parts.append(owner_xml(ctx))
+    if metadata:
+        parts.append(_user_metadata(entry))
     parts.append("</Contents>")
     return "".join(parts)
+
+
+# A metadata name becomes an element name: only names XML can carry are listed.
+_XML_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9._-]*\Z")
+
+
+def _canonical(name: str) -> str:
+    """Go's canonical header form (x-amz-meta-foo -> X-Amz-Meta-Foo), as MinIO lists it."""
+    return "-".join(word[:1].upper() + word[1:].lower() for word in name.split("-"))
+
+
+def _user_metadata(entry: ListEntry) -> str:
+    """MinIO's ListObjectsV2 extension ``metadata=true`` (minio-py ``include_user_meta``):
+    the object's user metadata, content type and encryption per entry, and its tags."""
+    items: list[tuple[str, str]] = []
+    kind = sse.kind_of(entry.meta)
+    if kind is sse.Kind.SSE_S3:
+        items.append(("X-Amz-Server-Side-Encryption", sse_config.AES256))
+    elif kind is sse.Kind.SSE_KMS:
+        items.append(("X-Amz-Server-Side-Encryption", sse_config.AWS_KMS))
+    elif kind is sse.Kind.SSE_C:
+        items.append(("X-Amz-Server-Side-Encryption-Customer-Algorithm", sse_config.AES256))
+    for name, value in entry.meta.items():
+        if name.startswith(objectmeta.USER_PREFIX):
+            items.append((_canonical(name), value))
+    items.append(("content-type", entry.meta.get("content-type", objectmeta.DEFAULT_CONTENT_TYPE)))
+    body = "".join(element(n, v) for n, v in items if _XML_NAME.match(n))
+    out = f"<UserMetadata>{body}</UserMetadata>"
+    tags = objectmeta.tags_of(entry.meta)
+    if tags:
+        out += element("UserTags", "&".join(f"{k}={v}" for k, v in tags))
+    return out
 
 
 def _prefixes(page: Page, encoding: str) -> list[str]:
@@ -203,6 +240,7 @@ async def list_objects_v2(ctx: Ctx) -> Response:
     start_after = query.get("start-after", "")
     token = query.get("continuation-token")
     fetch_owner = query.get("fetch-owner", "").lower() == "true"
+    metadata = query.get("metadata", "").lower() == "true"  # MinIO's extension
     encoding = _encoding(ctx)
     max_keys = _max_keys(ctx)
     after = _decode_token(token) if token is not None else start_after
@@ -223,7 +261,7 @@ async def list_objects_v2(ctx: Ctx) -> Response:
         children.append(element("EncodingType", encoding))
     etags = await client_etags(ctx, page.entries)
     children.extend(
-        _contents(ctx, e, t, encoding, fetch_owner)
+        _contents(ctx, e, t, encoding, fetch_owner, metadata)
         for e, t in zip(page.entries, etags, strict=True)
     )
     children.extend(_prefixes(page, encoding))

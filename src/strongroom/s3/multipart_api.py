@@ -114,14 +114,27 @@ def _checksum_choice(ctx: Ctx, meta: dict[str, str]) -> list[tuple[str, str]]:
     return [("x-amz-checksum-algorithm", algorithm.upper()), ("x-amz-checksum-type", kind)]
 
 
-async def upload_key(ctx: Ctx, upload: UploadRecord) -> sse.ObjectKey | None:
-    """The object key of an encrypted upload (SSE-C: from this request's headers)."""
+async def upload_key(
+    ctx: Ctx, upload: UploadRecord, *, complete: bool = False
+) -> sse.ObjectKey | None:
+    """The object key of an encrypted upload (SSE-C: from this request's headers).
+
+    A part that carries an SSE-C key for an upload that was not initiated with SSE-C is refused
+    (AWS's 400) rather than silently stored under another encryption than the client asked for.
+    CompleteMultipartUpload without the key of an SSE-C upload is MinIO's missing-key error.
+    """
     kind = sse.kind_of(upload.meta)
+    customer = sse.parse_customer_key(ctx.headers)
+    if kind is not sse.Kind.SSE_C:
+        if customer is not None and not complete:
+            raise S3Error("InvalidRequest", sse.MSG_PART_NEEDS_KEY)
+        customer = None
+    elif customer is None:
+        if complete:
+            raise S3Error("InvalidArgument", sse.MSG_MISSING_KEY)
+        raise S3Error("InvalidRequest", sse.MSG_PART_NEEDS_KEY)
     if kind is sse.Kind.NONE:
         return None
-    customer = sse.parse_customer_key(ctx.headers) if kind is sse.Kind.SSE_C else None
-    if kind is sse.Kind.SSE_C and customer is None:
-        raise S3Error("InvalidRequest", sse.MSG_PART_NEEDS_KEY)
     return await sse.unseal(ctx.services.config.kms, upload.meta, ctx.bucket, ctx.key, customer)
 
 
@@ -225,8 +238,13 @@ async def complete_upload(ctx: Ctx) -> Response:
     kind = sse.kind_of(upload.meta)
     object_key = None
     # SSE-S3 part ETags are sealed MD5s, and sealed part checksums need the key too.
-    if kind is sse.Kind.SSE_S3 or (algorithm and kind is not sse.Kind.NONE):
-        object_key = await upload_key(ctx, upload)
+    # An SSE-C key sent with Complete is verified even when it is not needed.
+    if (
+        kind is sse.Kind.SSE_S3
+        or (algorithm and kind is not sse.Kind.NONE)
+        or (kind is sse.Kind.SSE_C and sse.parse_customer_key(ctx.headers) is not None)
+    ):
+        object_key = await upload_key(ctx, upload, complete=True)
     segments: list[Segment] = []
     client_etags: list[str] = []
     for index, (number, etag) in enumerate(requested):
@@ -282,7 +300,13 @@ async def complete_upload(ctx: Ctx) -> Response:
             *result_checksums,
         ],
     )
-    return ctx.response(200, body, xml=True)
+    # AWS names the encryption on Complete too (MinIO does not); never the SSE-KMS context.
+    headers = [
+        (name, value)
+        for name, value in sse.response_headers(object_key, upload.meta)
+        if name != sse.H_KMS_CONTEXT
+    ]
+    return ctx.response(200, body, headers, xml=True)
 
 
 def _object_checksum(

@@ -621,21 +621,12 @@ async def get_attributes(ctx: Ctx) -> Response:
 
 async def get_tagging(ctx: Ctx) -> Response:
     record = load_object(ctx)
-    tags = "".join(
-        "<Tag>" + element("Key", k) + element("Value", v) + "</Tag>"
-        for k, v in objectmeta.tags_of(record.meta)
-    )
-    return ctx.response(200, document("Tagging", [f"<TagSet>{tags}</TagSet>"]), xml=True)
+    return ctx.response(200, objectmeta.render_tagging(objectmeta.tags_of(record.meta)), xml=True)
 
 
 async def put_tagging(ctx: Ctx) -> Response:
     record = load_object(ctx)
-    root = parse(await ctx.request.body.read_all(MAX_XML_BODY))
-    tag_set = root.find("TagSet")
-    if root.tag != "Tagging" or tag_set is None:
-        raise S3Error("MalformedXML")
-    tags = [(text(t, "Key"), text(t, "Value")) for t in tag_set.findall("Tag")]
-    objectmeta.validate_tags(tags)
+    tags = objectmeta.parse_tagging(await ctx.request.body.read_all(MAX_XML_BODY))
     meta = dict(record.meta)
     meta[objectmeta.TAGGING] = urlencode(tags)
     await _update_meta(ctx, record, meta)

@@ -9,6 +9,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from strongroom.s3.errors import S3Error
 from strongroom.s3.storage import ObjectRecord
+from strongroom.s3.xmlio import document, element, parse, text
 
 # Standard headers stored with the object and returned as they were given.
 STANDARD_HEADERS = (
@@ -27,6 +28,9 @@ MAX_USER_METADATA = 2 * 1024
 DEFAULT_CONTENT_TYPE = "binary/octet-stream"
 TAGGING = "x-amz-tagging"
 MAX_TAGS = 10
+MAX_BUCKET_TAGS = 50
+MAX_TAG_KEY = 128
+MAX_TAG_VALUE = 256
 # Object-level checksums of multipart objects (JSON; sealed when the object is encrypted).
 CHECKSUMS = "x-internal-checksums"
 CHECKSUM_ALGORITHM = "x-internal-checksum-algorithm"  # set on uploads: CRC32, SHA256...
@@ -108,14 +112,42 @@ def normalise_tagging(raw: str) -> str:
     return urlencode(tags)
 
 
-def validate_tags(tags: list[tuple[str, str]]) -> None:
-    if len(tags) > MAX_TAGS:
-        raise S3Error("BadRequest", "Object tags cannot be greater than 10", status=400)
+def validate_tags(tags: list[tuple[str, str]], *, bucket: bool = False) -> None:
+    """AWS's tag limits: 10 per object (50 per bucket), keys 1-128 and values up to 256
+    characters, unique keys. Too many tags is BadRequest, a bad tag InvalidTag (AWS, MinIO)."""
+    limit = MAX_BUCKET_TAGS if bucket else MAX_TAGS
+    if len(tags) > limit:
+        what = "Bucket" if bucket else "Object"
+        raise S3Error("BadRequest", f"{what} tags cannot be greater than {limit}", status=400)
     seen: set[str] = set()
     for key, value in tags:
-        if not key or len(key) > 128 or len(value) > 256 or key in seen:
-            raise S3Error("InvalidTag")
+        if not key or len(key) > MAX_TAG_KEY:
+            raise S3Error("InvalidTag", "The TagKey you have provided is invalid")
+        if len(value) > MAX_TAG_VALUE:
+            raise S3Error("InvalidTag", "The TagValue you have provided is invalid")
+        if key in seen:
+            raise S3Error("InvalidTag", "Cannot provide multiple Tags with the same key")
         seen.add(key)
+
+
+def parse_tagging(body: bytes, *, bucket: bool = False) -> list[tuple[str, str]]:
+    """A PutObjectTagging / PutBucketTagging document, validated."""
+    root = parse(body)
+    tag_set = root.find("TagSet")
+    if root.tag != "Tagging" or tag_set is None:
+        raise S3Error("MalformedXML")
+    tags: list[tuple[str, str]] = []
+    for tag in tag_set.findall("Tag"):
+        if tag.find("Key") is None:
+            raise S3Error("MalformedXML")
+        tags.append((text(tag, "Key"), text(tag, "Value")))
+    validate_tags(tags, bucket=bucket)
+    return tags
+
+
+def render_tagging(tags: list[tuple[str, str]]) -> bytes:
+    body = "".join("<Tag>" + element("Key", k) + element("Value", v) + "</Tag>" for k, v in tags)
+    return document("Tagging", [f"<TagSet>{body}</TagSet>"])
 
 
 def tags_of(meta: Mapping[str, str]) -> list[tuple[str, str]]:

@@ -65,7 +65,7 @@ MSG_ALGORITHM = (
     "Requests specifying Server Side Encryption with Customer provided keys must provide a "
     "valid encryption algorithm."
 )
-_MSG_MISSING_KEY = (
+MSG_MISSING_KEY = (
     "Requests specifying Server Side Encryption with Customer provided keys must provide an "
     "appropriate secret key."
 )
@@ -73,6 +73,7 @@ _MSG_MISSING_MD5 = (
     "Requests specifying Server Side Encryption with Customer provided keys must provide the "
     "client calculated MD5 of the secret key."
 )
+MSG_INVALID_KEY = "The secret key was invalid for the specified algorithm."
 _MSG_MD5_MISMATCH = "The calculated MD5 hash of the key did not match the hash that was provided."
 _MSG_INCOMPATIBLE = (
     "Server Side Encryption with Customer provided key is incompatible with the encryption "
@@ -153,21 +154,23 @@ def parse_customer_key(
     if algorithm != "AES256":
         raise S3Error("InvalidArgument", MSG_ALGORITHM)
     if not raw_key:
-        raise S3Error("InvalidArgument", _MSG_MISSING_KEY)
+        raise S3Error("InvalidArgument", MSG_MISSING_KEY)
     if not raw_md5:
         raise S3Error("InvalidArgument", _MSG_MISSING_MD5)
+    # A malformed key is the client's error (400, as AWS answers; MinIO says 403), and the MD5
+    # is checked before the length, in AWS's order.
     try:
         key = base64.b64decode(raw_key, validate=True)
     except (binascii.Error, ValueError):
-        raise S3Error("AccessDenied") from None
-    if len(key) != 32:
-        raise S3Error("AccessDenied")
+        raise S3Error("InvalidArgument", MSG_INVALID_KEY) from None
     try:
         md5 = base64.b64decode(raw_md5, validate=True)
     except (binascii.Error, ValueError):
         md5 = b""
     if not hmac.compare_digest(md5, hashlib.md5(key).digest()):  # noqa: S324 - protocol
         raise S3Error("InvalidArgument", _MSG_MD5_MISMATCH)
+    if len(key) != 32:
+        raise S3Error("InvalidArgument", MSG_INVALID_KEY)
     return CustomerKey(SecretBytes(key), raw_md5)
 
 
