@@ -144,6 +144,14 @@ class KeyCache:
 
     # -- key operations --------------------------------------------------------------------
 
+    def peek(self, name: str) -> SecretKey | None:
+        """The key ``name`` if it is cached now (marked used, as :meth:`get` does), else None."""
+        entry = self._entries.get(name)
+        if entry is None:
+            return None
+        entry.used = True
+        return entry.key
+
     async def get(self, name: str) -> SecretKey:
         """The parsed key ``name``: from the cache, else fetched once for all concurrent
         callers. Raises the store's ``KeyNotFoundError``/``KeyStoreError`` (an unreachable

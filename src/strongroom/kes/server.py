@@ -166,6 +166,7 @@ class KeyServer:
             body_limit=self.api.body_limit,
             on_error=self._on_error,
             scheduling=AdaptivePolicy(),  # object servers pipeline their data-key calls
+            immediate=self.api.handle_now,
         )
         self._server: asyncio.Server | None = None
         self._context: SSL.Context | None = None

@@ -136,3 +136,66 @@ def test_policy_cannot_be_bypassed(method: str, path: str, body: bytes) -> None:
 def test_no_certificate_means_no_access(method: str, path: str) -> None:
     response = run(method, path, b"", cert=False)
     assert response.status != 200 or path == "/version"
+
+
+def _same_answer(now: Response, then: Response) -> None:
+    assert (now.status, now.content_type, now.headers) == (
+        then.status,
+        then.content_type,
+        then.headers,
+    )
+    if now.status != 200:
+        assert now.body == then.body
+    elif b"ciphertext" in now.body:  # generate: fresh keys each time, so check what they are
+        for body in (now.body, then.body):
+            doc = json.loads(body)
+            decrypted = run(
+                "POST",
+                "/v1/key/decrypt/minio-key",
+                json.dumps({"ciphertext": doc["ciphertext"], "context": ""}).encode(),
+            )
+            assert json.loads(decrypted.body)["plaintext"] == doc["plaintext"]
+    else:
+        assert now.body == then.body
+
+
+@settings(max_examples=400, deadline=None)
+@given(methods, paths, bodies, st.booleans())
+def test_immediate_answers_equal_the_async_answers(
+    method: str, path: str, body: bytes, cert: bool
+) -> None:
+    """What the key server answers inside data_received (cached key, no waiting) is what the
+    async handler answers for the same request; anything else is left to the async handler."""
+    then = run(method, path, body, cert)  # also caches the key
+    request = Request(method, path, "", {}, body, _Transport(cert))  # type: ignore[arg-type]
+    now = API.handle_now(request)
+    if now is not None:
+        _same_answer(now, then)
+
+
+@pytest.mark.parametrize("name", ["minio-key", "minio-missing", "my-key", "bad%2Fname"])
+def test_immediate_data_key_calls(name: str) -> None:
+    generated = run("POST", f"/v1/key/generate/{name}", b'{"context":"YnVja2V0"}')
+    request = Request(  # type: ignore[arg-type]
+        "POST", f"/v1/key/generate/{name}", "", {}, b'{"context":"YnVja2V0"}', _Transport(True)
+    )
+    now = API.handle_now(request)
+    if generated.status == 200:
+        assert now is not None and now.status == 200
+        for answer in (generated, now):
+            doc = json.loads(answer.body)
+            body = json.dumps({"ciphertext": doc["ciphertext"], "context": "YnVja2V0"}).encode()
+            decrypt = Request(  # type: ignore[arg-type]
+                "POST", f"/v1/key/decrypt/{name}", "", {}, body, _Transport(True)
+            )
+            opened = API.handle_now(decrypt)
+            assert opened is not None and json.loads(opened.body)["plaintext"] == doc["plaintext"]
+            wrong = body.replace(b"YnVja2V0", b"b3RoZXI=")
+            refused = API.handle_now(
+                Request("POST", f"/v1/key/decrypt/{name}", "", {}, wrong, _Transport(True))  # type: ignore[arg-type]
+            )
+            assert refused is not None and refused.status == 400
+    elif now is not None:  # refused before any key is needed (policy, name): same refusal
+        assert (now.status, now.body) == (generated.status, generated.body)
+    else:  # an uncached key (here: missing) or an encoded path is left to the async handler
+        assert generated.status == 404 or "%" in name
