@@ -225,7 +225,8 @@ class SealedKey:
     algorithm: str = SEAL_ALGORITHM
 
 
-NEW_KEY_RANDOM = IV_SIZE + 32 + dare.NONCE_SIZE  # IV, object key randomness, seal nonce
+_NONCE = dare.NONCE_SIZE
+NEW_KEY_RANDOM = IV_SIZE + 32 + _NONCE  # IV, object key randomness, seal nonce
 
 
 def new_object_key(
@@ -246,10 +247,10 @@ def new_object_key(
     elif len(random) != NEW_KEY_RANDOM:
         raise ValueError(f"new_object_key needs {NEW_KEY_RANDOM} random bytes")
     _check32(ext_key, "the external key")
-    iv = random[:IV_SIZE]
-    object_key = hmac_sha256(ext_key, _OEK_CONTEXT + random[IV_SIZE:64])
+    iv, key_random, nonce = random[:IV_SIZE], random[IV_SIZE:-_NONCE], random[-_NONCE:]
+    object_key = hmac_sha256(ext_key, _OEK_CONTEXT + key_random)
     kek = hmac_sha256(ext_key, _kek_message(iv, domain, bucket, object_name))
-    sealed = dare.encrypt_one_package(kek, object_key, random[64:])
+    sealed = dare.encrypt_one_package(kek, object_key, nonce)
     return SecretBytes(object_key), SealedKey(iv, sealed)
 
 
