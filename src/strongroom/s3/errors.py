@@ -91,6 +91,12 @@ ERRORS: Final[dict[str, tuple[int, str]]] = {
     "NotImplemented": (501, "A header you provided implies functionality that is not implemented"),
     "NotModified": (304, "Not Modified"),
     "PreconditionFailed": (412, "At least one of the pre-conditions you specified did not hold"),
+    "ConditionalRequestConflict": (
+        409,
+        "A conflicting operation occurred. If using PutObject you can retry the request. If using "
+        "multipart upload you should initiate another CreateMultipartUpload request and re-upload "
+        "each part.",
+    ),
     "RequestTimeTooSkewed": (
         403,
         "The difference between the request time and the server's time is too large.",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import time
@@ -17,6 +18,7 @@ from strongroom.s3.names import check_object_key
 from strongroom.s3.object_api import (
     check_copy_conditions,
     checksum_headers,
+    condition_error,
     finish_segment,
     load_source,
     needs_md5,
@@ -24,6 +26,7 @@ from strongroom.s3.object_api import (
     requested_sse,
     source_customer_key,
     unseal_for_read,
+    write_condition,
 )
 from strongroom.s3.payload import MAX_PART_SIZE, receive, store_plaintext
 from strongroom.s3.reader import OpenObject
@@ -33,6 +36,7 @@ from strongroom.s3.storage import (
     Segment,
     UploadNotFoundError,
     UploadRecord,
+    WriteConditionError,
 )
 from strongroom.s3.xmlio import document, element, iso8601, parse, text
 
@@ -220,6 +224,7 @@ async def complete_upload(ctx: Ctx) -> Response:
     root = parse(await ctx.request.body.read_all(MAX_COMPLETE_BODY))
     if root.tag != "CompleteMultipartUpload":
         raise S3Error("MalformedXML")
+    condition = await write_condition(ctx)
     algorithm = upload.meta.get(objectmeta.CHECKSUM_ALGORITHM, "")
     requested: list[tuple[int, str]] = []
     claimed: list[str] = []
@@ -283,12 +288,21 @@ async def complete_upload(ctx: Ctx) -> Response:
         pass  # a single small part stays inline
     elif any(s.data is not None for s in segments):
         record.segments = await ctx.services.blocking(_spill_inline_parts, ctx, segments)
+    commit = functools.partial(
+        ctx.storage.complete_upload, if_absent=condition.if_absent, if_etag=condition.if_etag
+    )
     try:
-        await ctx.services.write(ctx.storage.complete_upload, upload.upload_id, record)
+        await ctx.services.write(commit, upload.upload_id, record)
     except UploadNotFoundError:
         raise S3Error("NoSuchUpload") from None
     except BucketNotFoundError:
         raise S3Error("NoSuchBucket", resource=ctx.bucket) from None
+    except WriteConditionError as exc:
+        part_files = {s.file for s in segments}
+        ctx.storage.remove_data(
+            [s.file for s in record.segments if s.file and s.file not in part_files]
+        )
+        raise condition_error(exc) from None
     location = f"/{ctx.bucket}/{ctx.key}"
     body = document(
         "CompleteMultipartUploadResult",

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from urllib.parse import unquote, urlencode
 
 from strongroom.crypto import dare
@@ -18,7 +20,12 @@ from strongroom.s3.errors import S3Error
 from strongroom.s3.names import check_object_key, is_other_version
 from strongroom.s3.payload import Received, receive, store_plaintext
 from strongroom.s3.reader import OpenObject
-from strongroom.s3.storage import BucketNotFoundError, ObjectRecord, Segment
+from strongroom.s3.storage import (
+    BucketNotFoundError,
+    ObjectRecord,
+    Segment,
+    WriteConditionError,
+)
 from strongroom.s3.xmlio import document, element, iso8601, parse, text
 
 MAX_DELETE_OBJECTS = 1000
@@ -73,9 +80,7 @@ async def put_object(ctx: Ctx) -> Response:
     check_object_key(ctx.key)
     await require_bucket(ctx)
     meta = objectmeta.from_headers(ctx.headers)
-    if "if-none-match" in ctx.headers or "if-match" in ctx.headers:
-        existing = ctx.storage.get_object(ctx.bucket, ctx.key)
-        _check_write_conditions(ctx, existing)
+    condition = await write_condition(ctx)
     object_key = await new_key(ctx, await requested_sse(ctx))
     transform = dare.DareEncryptor(object_key.key) if object_key is not None else None
     received = await receive(ctx, transform=transform, md5=needs_md5(ctx, object_key))
@@ -91,34 +96,80 @@ async def put_object(ctx: Ctx) -> Response:
         meta=meta,
         segments=[received.segment],
     )
-    await publish(ctx, record)
+    await publish(ctx, record, condition)
     headers = [("ETag", f'"{etag}"')]
     headers.extend(checksum_headers(received.checksums))
     headers.extend(sse.response_headers(object_key, meta))
     return ctx.response(200, headers=headers)
 
 
-def _check_write_conditions(ctx: Ctx, existing: ObjectRecord | None) -> None:
-    """Conditional writes: If-None-Match: * and If-Match: etag."""
+@dataclass(frozen=True, slots=True)
+class WriteCondition:
+    """What a conditional write's commit re-checks atomically: no object (If-None-Match: *)
+    or still the object whose stored ETag the client's If-Match matched."""
+
+    if_absent: bool = False
+    if_etag: str | None = None
+
+
+NO_CONDITION = WriteCondition()
+
+
+async def write_condition(ctx: Ctx) -> WriteCondition:
+    """If-None-Match: * and If-Match of PutObject, CopyObject and CompleteMultipartUpload,
+    checked against the current object before any work (AWS: 412 PreconditionFailed, If-Match
+    on a missing key 404 NoSuchKey); the commit checks again (``publish``)."""
     if_none = ctx.headers.get("if-none-match")
-    if if_none is not None:
-        if if_none.strip() != "*":
-            raise S3Error("NotImplemented", "If-None-Match only supports *")
-        if existing is not None:
-            raise S3Error("PreconditionFailed")
     if_match = ctx.headers.get("if-match")
-    if if_match is not None:
-        if existing is None:
-            raise S3Error("NoSuchKey")
-        conditions.evaluate(ctx.headers, existing.etag, existing.mtime, read=False)
+    if if_none is None and if_match is None:
+        return NO_CONDITION
+    if if_none is not None and if_none.strip() != "*":
+        raise S3Error("NotImplemented", "If-None-Match only supports *")
+    existing = ctx.storage.get_object(ctx.bucket, ctx.key)
+    if if_none is not None and existing is not None:
+        raise S3Error("PreconditionFailed")
+    if if_match is None:
+        return WriteCondition(if_absent=True)
+    if existing is None:
+        raise S3Error("NoSuchKey")
+    etag = await visible_etag(ctx, existing, ctx.bucket, ctx.key)
+    conditions.evaluate({"if-match": if_match}, etag, existing.mtime, read=False)
+    return WriteCondition(if_absent=if_none is not None, if_etag=existing.etag)
 
 
-async def publish(ctx: Ctx, record: ObjectRecord) -> None:
+async def visible_etag(ctx: Ctx, record: ObjectRecord, bucket: str, key: str) -> str:
+    """The ETag clients see for ``record`` (an SSE-S3 object's stored ETag is sealed)."""
+    kind = sse.kind_of(record.meta)
+    object_key = None
+    if kind is sse.Kind.SSE_S3:
+        object_key = await sse.unseal(ctx.services.config.kms, record.meta, bucket, key, None)
+    return sse.client_etag(record.etag, kind, object_key)
+
+
+async def publish(ctx: Ctx, record: ObjectRecord, condition: WriteCondition = NO_CONDITION) -> None:
     try:
-        await ctx.services.write(ctx.storage.put_object, record)
+        await ctx.services.write(
+            functools.partial(
+                ctx.storage.put_object,
+                if_absent=condition.if_absent,
+                if_etag=condition.if_etag,
+            ),
+            record,
+        )
     except BucketNotFoundError:
         ctx.storage.remove_data([s.file for s in record.segments if s.file])
         raise S3Error("NoSuchBucket", resource=ctx.bucket) from None
+    except WriteConditionError as exc:
+        ctx.storage.remove_data([s.file for s in record.segments if s.file])
+        raise condition_error(exc) from None
+
+
+def condition_error(exc: WriteConditionError) -> S3Error:
+    """A conditional write that lost a race at commit: another write created or replaced the
+    object (412, the first write to finish wins), or it was deleted meanwhile (AWS's 409)."""
+    if exc.missing:
+        return S3Error("ConditionalRequestConflict")
+    return S3Error("PreconditionFailed")
 
 
 def load_object(ctx: Ctx) -> ObjectRecord:
@@ -341,11 +392,7 @@ async def check_copy_conditions(ctx: Ctx, source: ObjectRecord, bucket: str, key
     """x-amz-copy-source-if-* against the ETag clients see (SSE-S3: unsealed)."""
     if not any(name.startswith("x-amz-copy-source-if-") for name in ctx.headers):
         return
-    kind = sse.kind_of(source.meta)
-    object_key = None
-    if kind is sse.Kind.SSE_S3:
-        object_key = await sse.unseal(ctx.services.config.kms, source.meta, bucket, key, None)
-    etag = sse.client_etag(source.etag, kind, object_key)
+    etag = await visible_etag(ctx, source, bucket, key)
     conditions.evaluate(ctx.headers, etag, source.mtime, prefix="x-amz-copy-source-")
 
 
@@ -367,6 +414,7 @@ async def copy_object(ctx: Ctx) -> Response:
     src_bucket, src_key = parse_copy_source(ctx)
     source = load_source(ctx, src_bucket, src_key)
     await check_copy_conditions(ctx, source, src_bucket, src_key)
+    condition = await write_condition(ctx)
     src_customer = source_customer_key(ctx, source)
     destination = await requested_sse(ctx)
     directive = ctx.headers.get("x-amz-metadata-directive", "COPY").upper()
@@ -402,12 +450,21 @@ async def copy_object(ctx: Ctx) -> Response:
             record = ObjectRecord(
                 ctx.bucket, ctx.key, source.size, source.etag, now, meta, segments
             )
-            await publish(ctx, record)
+            await publish(ctx, record, condition)
             etag = source.etag
         headers: list[tuple[str, str]] = []
     else:
         etag, headers, values = await _copy_reencrypted(
-            ctx, source, src_bucket, src_key, src_customer, destination, meta, now, algorithms
+            ctx,
+            source,
+            src_bucket,
+            src_key,
+            src_customer,
+            destination,
+            meta,
+            now,
+            algorithms,
+            condition,
         )
         result.extend(element(f"Checksum{alg}", v) for alg, v in values.items())
     body = document(
@@ -488,6 +545,7 @@ async def _copy_reencrypted(
     meta: dict[str, str],
     now: float,
     algorithms: tuple[str, ...] = (),
+    condition: WriteCondition = NO_CONDITION,
 ) -> tuple[str, list[tuple[str, str]], dict[str, str]]:
     """Decrypt the source (if encrypted) and store it under a fresh object key (if requested)."""
     source_key = await unseal_for_read(ctx, source, src_bucket, src_key, src_customer)
@@ -515,7 +573,7 @@ async def _copy_reencrypted(
     record = ObjectRecord(
         ctx.bucket, ctx.key, segment.plain_size, segment.etag, now, meta, [segment]
     )
-    await publish(ctx, record)
+    await publish(ctx, record, condition)
     return etag, sse.response_headers(object_key, meta), received.checksums
 
 

@@ -12,6 +12,7 @@ from strongroom.s3.storage.records import (
     StorageError,
     UploadNotFoundError,
     UploadRecord,
+    WriteConditionError,
 )
 
 __all__ = [
@@ -27,4 +28,5 @@ __all__ = [
     "StorageError",
     "UploadNotFoundError",
     "UploadRecord",
+    "WriteConditionError",
 ]

@@ -41,6 +41,7 @@ from strongroom.s3.storage.records import (
     StorageError,
     UploadNotFoundError,
     UploadRecord,
+    WriteConditionError,
 )
 
 INLINE_LIMIT = 128 * 1024
@@ -366,8 +367,13 @@ class LocalStorage:
             segs[0].data = bytes(inline)
         return ObjectRecord(bucket, key, int(size), str(etag), float(mtime), json.loads(meta), segs)
 
-    def put_object(self, record: ObjectRecord) -> None:
-        """Insert or replace the object; data files of a replaced object are removed."""
+    def put_object(
+        self, record: ObjectRecord, *, if_absent: bool = False, if_etag: str | None = None
+    ) -> None:
+        """Insert or replace the object; data files of a replaced object are removed.
+
+        ``if_absent``: only if no object has the key; ``if_etag``: only if the object's stored
+        ETag is still this one (else ``WriteConditionError``; conditional writes)."""
         inline = None
         if len(record.segments) == 1 and record.segments[0].data is not None:
             inline = record.segments[0].data
@@ -375,6 +381,7 @@ class LocalStorage:
         with self._write() as conn:
             if not conn.execute("SELECT 1 FROM buckets WHERE name=?", (record.bucket,)).fetchone():
                 raise BucketNotFoundError(record.bucket)
+            self._check_condition(conn, record, if_absent, if_etag)
             old = self._object_files(conn, record.bucket, record.key)
             conn.execute(
                 "INSERT OR REPLACE INTO objects (bucket, key, size, etag, mtime, meta, segments,"
@@ -520,15 +527,42 @@ class LocalStorage:
             for seg, inl, mtime in rows
         ]
 
-    def complete_upload(self, upload_id: str, record: ObjectRecord) -> None:
+    @staticmethod
+    def _check_condition(
+        conn: sqlite3.Connection, record: ObjectRecord, if_absent: bool, if_etag: str | None
+    ) -> None:
+        if not if_absent and if_etag is None:
+            return
+        row = conn.execute(
+            "SELECT etag FROM objects WHERE bucket=? AND key=?",
+            (record.bucket, record.key.encode()),
+        ).fetchone()
+        if if_absent and row is not None:
+            raise WriteConditionError()
+        if if_etag is not None:
+            if row is None:
+                raise WriteConditionError(missing=True)
+            if row[0] != if_etag:
+                raise WriteConditionError()
+
+    def complete_upload(
+        self,
+        upload_id: str,
+        record: ObjectRecord,
+        *,
+        if_absent: bool = False,
+        if_etag: str | None = None,
+    ) -> None:
         """Atomically publish ``record`` (whose segments are parts of the upload) and drop the
-        upload; parts not used by ``record`` and the replaced object's files are removed."""
+        upload; parts not used by ``record`` and the replaced object's files are removed.
+        ``if_absent``/``if_etag`` as for ``put_object`` (the upload is kept when they fail)."""
         used = {s.file for s in record.segments if s.file is not None}
         with self._write() as conn:
             if not conn.execute("SELECT 1 FROM uploads WHERE upload_id=?", (upload_id,)).fetchone():
                 raise UploadNotFoundError(upload_id)
             if not conn.execute("SELECT 1 FROM buckets WHERE name=?", (record.bucket,)).fetchone():
                 raise BucketNotFoundError(record.bucket)
+            self._check_condition(conn, record, if_absent, if_etag)
             unused = [f for f in self._part_files(conn, [upload_id]) if f not in used]
             old = [f for f in self._object_files(conn, record.bucket, record.key) if f not in used]
             inline = None

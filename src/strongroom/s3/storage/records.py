@@ -30,6 +30,16 @@ class UploadNotFoundError(StorageError):
     pass
 
 
+class WriteConditionError(StorageError):
+    """A conditional write found the object changed when it came to commit.
+
+    ``missing`` is True when the object it expected (``if_etag``) no longer exists."""
+
+    def __init__(self, missing: bool = False) -> None:
+        super().__init__("missing" if missing else "changed")
+        self.missing = missing
+
+
 @dataclass(slots=True)
 class Segment:
     """One stored data stream: a whole single-part object or one part of a multipart object.

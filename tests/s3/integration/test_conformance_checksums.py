@@ -1,0 +1,240 @@
+"""Flexible checksums and conditional writes as current SDKs use them (botocore >= 1.36 sends a
+CRC32 by default), where the server once differed from AWS. Each test names the behaviour it
+pins down; every case runs on plain, SSE-S3 and (where it applies) SSE-C objects."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import http.client
+import itertools
+import os
+import ssl
+import threading
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from botocore.exceptions import ClientError
+from tests.support.s3server import S3Server
+
+MiB = 1024 * 1024
+_names = itertools.count()
+
+SSE_C_KEY = b"c" * 32
+SSE_C = {
+    "SSECustomerAlgorithm": "AES256",
+    "SSECustomerKey": base64.b64encode(SSE_C_KEY).decode(),
+    "SSECustomerKeyMD5": base64.b64encode(hashlib.md5(SSE_C_KEY).digest()).decode(),
+}
+ENCRYPTIONS = {"plain": {}, "sse-s3": {"ServerSideEncryption": "AES256"}, "sse-c": SSE_C}
+
+
+def code(exc: ClientError) -> str:
+    return str(exc.response["Error"]["Code"])
+
+
+def status(exc: ClientError) -> int:
+    return int(exc.response["ResponseMetadata"]["HTTPStatusCode"])
+
+
+def read_key(enc: dict[str, str]) -> dict[str, str]:
+    """The SSE-C headers reads need (none for other encryptions)."""
+    return SSE_C if "SSECustomerKey" in enc else {}
+
+
+@pytest.fixture(scope="module")
+def kms_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    root = tmp_path_factory.mktemp("checksum-conformance")
+    secret = base64.b64encode(os.urandom(32)).decode()
+    env = {"MINIO_KMS_SECRET_KEY": f"checksum-key:{secret}"}
+    with S3Server(root / "data", tls=True, env=env) as server:
+        yield server
+
+
+@pytest.fixture
+def client(kms_server: S3Server) -> Any:
+    return kms_server.client()
+
+
+@pytest.fixture
+def bkt(client: Any) -> str:
+    name = f"cksum-conf-{next(_names)}"
+    client.create_bucket(Bucket=name)
+    return name
+
+
+# --- conditional writes -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("enc", ["plain", "sse-s3", "sse-c"])
+def test_put_if_match_uses_the_etag_clients_see(client: Any, bkt: str, enc: str) -> None:
+    """If-Match on PutObject compares the ETag the client got (an SSE-S3 object's stored ETag
+    is sealed: the right ETag was refused with 412)."""
+    kw = ENCRYPTIONS[enc]
+    etag = client.put_object(Bucket=bkt, Key="k", Body=b"one", **kw)["ETag"]
+    client.put_object(Bucket=bkt, Key="k", Body=b"two", IfMatch=etag, **kw)
+    with pytest.raises(ClientError) as info:
+        client.put_object(Bucket=bkt, Key="k", Body=b"three", IfMatch=etag, **kw)
+    assert (status(info.value), code(info.value)) == (412, "PreconditionFailed")
+    body = client.get_object(Bucket=bkt, Key="k", **read_key(kw))["Body"].read()
+    assert body == b"two"
+    with pytest.raises(ClientError) as info:
+        client.put_object(Bucket=bkt, Key="missing", Body=b"x", IfMatch=etag, **kw)
+    assert (status(info.value), code(info.value)) == (404, "NoSuchKey")
+
+
+def _upload_one_part(client: Any, bkt: str, key: str, **kw: Any) -> tuple[str, list[Any]]:
+    upload = client.create_multipart_upload(Bucket=bkt, Key=key, **kw)["UploadId"]
+    part = client.upload_part(
+        Bucket=bkt, Key=key, UploadId=upload, PartNumber=1, Body=b"part", **read_key(kw)
+    )
+    return upload, [{"PartNumber": 1, "ETag": part["ETag"]}]
+
+
+@pytest.mark.parametrize("enc", ["plain", "sse-s3"])
+def test_complete_multipart_upload_honours_if_none_match_and_if_match(
+    client: Any, bkt: str, enc: str
+) -> None:
+    """CompleteMultipartUpload with If-None-Match: * / If-Match (AWS conditional writes) was
+    completed unconditionally, replacing the object."""
+    kw = ENCRYPTIONS[enc]
+    etag = client.put_object(Bucket=bkt, Key="k", Body=b"first", **kw)["ETag"]
+    upload, parts = _upload_one_part(client, bkt, "k", **kw)
+    with pytest.raises(ClientError) as info:
+        client.complete_multipart_upload(
+            Bucket=bkt, Key="k", UploadId=upload, MultipartUpload={"Parts": parts}, IfNoneMatch="*"
+        )
+    assert (status(info.value), code(info.value)) == (412, "PreconditionFailed")
+    with pytest.raises(ClientError) as info:
+        client.complete_multipart_upload(
+            Bucket=bkt, Key="k", UploadId=upload, MultipartUpload={"Parts": parts}, IfMatch='"0"'
+        )
+    assert (status(info.value), code(info.value)) == (412, "PreconditionFailed")
+    assert client.get_object(Bucket=bkt, Key="k")["Body"].read() == b"first"
+    # The upload survives a failed condition: it can still be completed.
+    done = client.complete_multipart_upload(
+        Bucket=bkt, Key="k", UploadId=upload, MultipartUpload={"Parts": parts}, IfMatch=etag
+    )
+    assert done["ETag"].endswith('-1"')
+    assert client.get_object(Bucket=bkt, Key="k")["Body"].read() == b"part"
+
+    upload, parts = _upload_one_part(client, bkt, "new", **kw)
+    client.complete_multipart_upload(
+        Bucket=bkt, Key="new", UploadId=upload, MultipartUpload={"Parts": parts}, IfNoneMatch="*"
+    )
+    upload, parts = _upload_one_part(client, bkt, "absent", **kw)
+    with pytest.raises(ClientError) as info:
+        client.complete_multipart_upload(
+            Bucket=bkt,
+            Key="absent",
+            UploadId=upload,
+            MultipartUpload={"Parts": parts},
+            IfMatch=etag,
+        )
+    assert (status(info.value), code(info.value)) == (404, "NoSuchKey")
+
+
+@pytest.mark.parametrize("enc", ["plain", "sse-s3"])
+def test_copy_object_destination_conditions(client: Any, bkt: str, enc: str) -> None:
+    """CopyObject's If-None-Match / If-Match apply to the destination (botocore's IfNoneMatch /
+    IfMatch); they were ignored and the destination overwritten."""
+    kw = ENCRYPTIONS[enc]
+    client.put_object(Bucket=bkt, Key="src", Body=b"source", **kw)
+    etag = client.put_object(Bucket=bkt, Key="dst", Body=b"dest", **kw)["ETag"]
+    source = {"Bucket": bkt, "Key": "src"}
+    with pytest.raises(ClientError) as info:
+        client.copy_object(Bucket=bkt, Key="dst", CopySource=source, IfNoneMatch="*", **kw)
+    assert (status(info.value), code(info.value)) == (412, "PreconditionFailed")
+    with pytest.raises(ClientError) as info:
+        client.copy_object(Bucket=bkt, Key="dst", CopySource=source, IfMatch='"0"', **kw)
+    assert (status(info.value), code(info.value)) == (412, "PreconditionFailed")
+    assert client.get_object(Bucket=bkt, Key="dst")["Body"].read() == b"dest"
+    client.copy_object(Bucket=bkt, Key="dst", CopySource=source, IfMatch=etag, **kw)
+    assert client.get_object(Bucket=bkt, Key="dst")["Body"].read() == b"source"
+    client.copy_object(Bucket=bkt, Key="fresh", CopySource=source, IfNoneMatch="*", **kw)
+    with pytest.raises(ClientError) as info:
+        client.copy_object(Bucket=bkt, Key="nothing", CopySource=source, IfMatch=etag, **kw)
+    assert (status(info.value), code(info.value)) == (404, "NoSuchKey")
+
+
+def _slow_put(
+    server: S3Server, client: Any, bkt: str, key: str, headers: dict[str, str]
+) -> tuple[http.client.HTTPSConnection, bytes]:
+    """Start a presigned PUT (headers sent, half the body), to be finished by the caller."""
+    url = client.generate_presigned_url(
+        "put_object", Params={"Bucket": bkt, "Key": key}, ExpiresIn=300
+    )
+    parts = urlsplit(url)
+    assert server.ca_path is not None
+    context = ssl.create_default_context(cafile=str(server.ca_path))
+    conn = http.client.HTTPSConnection(parts.hostname or "", parts.port, context=context)
+    body = b"x" * (2 * MiB)
+    conn.putrequest("PUT", f"{parts.path}?{parts.query}")
+    conn.putheader("Content-Length", str(len(body)))
+    for name, value in headers.items():
+        conn.putheader(name, value)
+    conn.endheaders()
+    conn.send(body[:MiB])
+    return conn, body[MiB:]
+
+
+def _finish(conn: http.client.HTTPSConnection, rest: bytes) -> tuple[int, bytes]:
+    conn.send(rest)
+    response = conn.getresponse()
+    result = response.status, response.read()
+    conn.close()
+    return result
+
+
+def test_conditional_put_checks_again_at_commit(
+    kms_server: S3Server, client: Any, bkt: str
+) -> None:
+    """A conditional PUT re-checks its condition when it commits: an object created while an
+    If-None-Match: * upload was in flight makes that upload fail 412 (the first write to finish
+    wins, as AWS), and a delete during an If-Match upload is 409 ConditionalRequestConflict.
+    Before, the check ran only before the body and the later upload silently replaced."""
+    conn, rest = _slow_put(kms_server, client, bkt, "race", {"If-None-Match": "*"})
+    client.put_object(Bucket=bkt, Key="race", Body=b"winner")
+    code_, body = _finish(conn, rest)
+    assert code_ == 412 and b"<Code>PreconditionFailed</Code>" in body
+    assert client.get_object(Bucket=bkt, Key="race")["Body"].read() == b"winner"
+
+    etag = client.put_object(Bucket=bkt, Key="gone", Body=b"v1")["ETag"]
+    conn, rest = _slow_put(kms_server, client, bkt, "gone", {"If-Match": etag})
+    client.delete_object(Bucket=bkt, Key="gone")
+    code_, body = _finish(conn, rest)
+    assert code_ == 409 and b"<Code>ConditionalRequestConflict</Code>" in body
+    with pytest.raises(ClientError) as info:
+        client.head_object(Bucket=bkt, Key="gone")
+    assert status(info.value) == 404
+
+    etag = client.put_object(Bucket=bkt, Key="swap", Body=b"v1")["ETag"]
+    conn, rest = _slow_put(kms_server, client, bkt, "swap", {"If-Match": etag})
+    client.put_object(Bucket=bkt, Key="swap", Body=b"v2")
+    code_, body = _finish(conn, rest)
+    assert code_ == 412
+    assert client.get_object(Bucket=bkt, Key="swap")["Body"].read() == b"v2"
+
+
+def test_concurrent_if_none_match_puts_have_one_winner(client: Any, bkt: str) -> None:
+    """Many If-None-Match: * PUTs of one key at once: exactly one succeeds, the rest are 412."""
+    results: list[int] = []
+    lock = threading.Lock()
+
+    def put(i: int) -> None:
+        try:
+            client.put_object(Bucket=bkt, Key="once", Body=os.urandom(64 * 1024), IfNoneMatch="*")
+            outcome = 200
+        except ClientError as exc:
+            outcome = status(exc)
+        with lock:
+            results.append(outcome)
+
+    threads = [threading.Thread(target=put, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [200] + [412] * 7
