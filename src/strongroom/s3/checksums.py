@@ -37,6 +37,7 @@ __all__ = [
     "composite_checksum",
     "compute_checksum",
     "full_object_crc",
+    "is_crc",
     "supported",
 ]
 
@@ -50,6 +51,13 @@ except ImportError:  # pragma: no cover - without awscrt, CRC64NVME is refused
     _crc64nvme = None
     _HAS_CRC64 = False
 
+try:  # the XXHash family comes from awscrt too (as botocore computes it)
+    from awscrt.checksums import (  # type: ignore[import-untyped,import-not-found,unused-ignore]
+        XXHash as _XXHash,
+    )
+except ImportError:  # pragma: no cover - older awscrt or none: XXHASH* are refused
+    _XXHash = None
+
 # Algorithm (lower case, as in the header name) -> (name in messages, digest size in bytes).
 _ALGORITHMS: Final[dict[str, tuple[str, int]]] = {
     "crc32": ("CRC32", 4),
@@ -57,6 +65,11 @@ _ALGORITHMS: Final[dict[str, tuple[str, int]]] = {
     "sha1": ("SHA1", 20),
     "sha256": ("SHA256", 32),
     "crc64nvme": ("CRC64NVME", 8),
+    "sha512": ("SHA512", 64),
+    "md5": ("MD5", 16),
+    "xxhash64": ("XXHASH64", 8),
+    "xxhash3": ("XXHASH3", 8),
+    "xxhash128": ("XXHASH128", 16),
 }
 ALGORITHMS: Final = tuple(_ALGORITHMS)
 _PREFIX: Final = "x-amz-checksum-"
@@ -67,9 +80,20 @@ def checksum_header(algorithm: str) -> str:
     return _PREFIX + algorithm
 
 
+def is_crc(algorithm: str) -> bool:
+    """True for the CRCs, the algorithms a FULL_OBJECT multipart checksum can use."""
+    return algorithm in ("crc32", "crc32c", "crc64nvme")
+
+
 def supported(algorithm: str) -> bool:
     """True when this server can compute ``algorithm`` (CRC64NVME needs ``awscrt``)."""
-    return algorithm in _ALGORITHMS and (algorithm != "crc64nvme" or _HAS_CRC64)
+    if algorithm not in _ALGORITHMS:
+        return False
+    if algorithm == "crc64nvme":
+        return _HAS_CRC64
+    if algorithm.startswith("xxhash"):
+        return _XXHash is not None
+    return True
 
 
 class _Hash(Protocol):
@@ -109,6 +133,34 @@ class _Crc64Nvme(_Crc32):
         return self.value.to_bytes(8, "big")
 
 
+class _XXHashState:
+    """awscrt's XXHash finalizes once; the digest is kept for the next ``digest()``."""
+
+    __slots__ = ("_digest", "_hash")
+
+    def __init__(self, algorithm: str) -> None:
+        assert _XXHash is not None
+        if algorithm == "xxhash64":
+            self._hash = _XXHash.new_xxhash64()
+        elif algorithm == "xxhash3":
+            self._hash = _XXHash.new_xxhash3_64()
+        else:
+            self._hash = _XXHash.new_xxhash3_128()
+        self._digest: bytes | None = None
+
+    def update(self, data: bytes | memoryview) -> None:
+        if self._digest is not None:
+            raise ValueError("XXHash already finalized")
+        if isinstance(data, memoryview):
+            data = bytes(data)  # awscrt's XXHash takes bytes, not buffer views
+        self._hash.update(data)
+
+    def digest(self) -> bytes:
+        if self._digest is None:
+            self._digest = bytes(self._hash.finalize())
+        return self._digest
+
+
 def _new_hash(algorithm: str) -> _Hash:
     if algorithm == "crc32":
         return _Crc32()
@@ -118,6 +170,18 @@ def _new_hash(algorithm: str) -> _Hash:
         return hashlib.sha1(usedforsecurity=False)
     if algorithm == "sha256":
         return hashlib.sha256()
+    if algorithm == "sha512":
+        return hashlib.sha512()
+    if algorithm == "md5":
+        return hashlib.md5(usedforsecurity=False)
+    if algorithm.startswith("xxhash") and algorithm in _ALGORITHMS:
+        if _XXHash is None:
+            raise S3Error(
+                "NotImplemented",
+                f"The {_ALGORITHMS[algorithm][0]} checksum algorithm is not supported by this "
+                "server.",
+            )
+        return _XXHashState(algorithm)
     if algorithm == "crc64nvme":
         if not _HAS_CRC64:
             raise S3Error(

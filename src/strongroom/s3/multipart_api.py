@@ -107,7 +107,7 @@ def _checksum_choice(ctx: Ctx, meta: dict[str, str]) -> list[tuple[str, str]]:
     kind = ctx.headers.get("x-amz-checksum-type", default).strip().upper()
     if kind not in ("COMPOSITE", "FULL_OBJECT"):
         raise S3Error("InvalidRequest", "The x-amz-checksum-type header is invalid.")
-    if (kind == "FULL_OBJECT" and algorithm in ("sha1", "sha256")) or (
+    if (kind == "FULL_OBJECT" and not checksums.is_crc(algorithm)) or (
         kind == "COMPOSITE" and algorithm == "crc64nvme"
     ):
         raise S3Error(

@@ -238,3 +238,38 @@ def test_concurrent_if_none_match_puts_have_one_winner(client: Any, bkt: str) ->
     for t in threads:
         t.join()
     assert sorted(results) == [200] + [412] * 7
+
+
+# --- the checksum algorithms botocore knows ---------------------------------------------------
+
+_NEWER = {"SHA512": 64, "MD5": 16, "XXHASH64": 8, "XXHASH3": 8, "XXHASH128": 16}
+
+
+@pytest.mark.parametrize("enc", ["plain", "sse-s3", "sse-c"])
+@pytest.mark.parametrize("algorithm", sorted(_NEWER))
+def test_newer_checksum_algorithms_are_verified_and_kept(
+    client: Any, bkt: str, enc: str, algorithm: str
+) -> None:
+    """x-amz-checksum-sha512, -md5 and -xxhash64/-xxhash3/-xxhash128 (botocore 1.43's
+    ChecksumSHA512 ... parameters) were ignored: a wrong value was stored without complaint and
+    the checksum never returned. Now a wrong one is BadDigest and a right one kept."""
+    kw = ENCRYPTIONS[enc]
+    wrong = base64.b64encode(b"\x01" * _NEWER[algorithm]).decode()
+    with pytest.raises(ClientError) as info:
+        client.put_object(
+            Bucket=bkt, Key="k", Body=b"hello", **{f"Checksum{algorithm}": wrong}, **kw
+        )
+    assert (status(info.value), code(info.value)) == (400, "BadDigest")
+    assert algorithm in str(info.value.response["Error"]["Message"])
+    if algorithm == "MD5":  # botocore computes no MD5 flexible checksum itself
+        value = base64.b64encode(hashlib.md5(b"hello").digest()).decode()
+        put = client.put_object(Bucket=bkt, Key="k", Body=b"hello", ChecksumMD5=value, **kw)
+    else:
+        put = client.put_object(
+            Bucket=bkt, Key="k", Body=b"hello" * 1000, ChecksumAlgorithm=algorithm, **kw
+        )
+        value = put[f"Checksum{algorithm}"]
+    assert put[f"Checksum{algorithm}"] == value
+    head = client.head_object(Bucket=bkt, Key="k", ChecksumMode="ENABLED", **read_key(kw))
+    assert head[f"Checksum{algorithm}"] == value
+    assert head["ChecksumType"] == "FULL_OBJECT"
