@@ -399,11 +399,18 @@ async def list_parts(ctx: Ctx) -> Response:
         else []  # max-parts=0 asks for nothing: an empty page, not truncated (as MinIO)
     )
     kind = sse.kind_of(upload.meta)
+    algorithm = upload.meta.get(objectmeta.CHECKSUM_ALGORITHM, "")
     object_key = None
-    if kind is sse.Kind.SSE_S3 and parts:
-        object_key = await sse.unseal(
-            ctx.services.config.kms, upload.meta, ctx.bucket, ctx.key, None
-        )
+    # Sealed part ETags (SSE-S3) and part checksums (every encryption) need the object key;
+    # an SSE-C upload's checksums are listed when the request carries its key (AWS asks for it
+    # "when the object was created using a checksum algorithm"), and left out otherwise.
+    if parts and kind is not sse.Kind.NONE:
+        if kind is not sse.Kind.SSE_C:
+            object_key = await sse.unseal(
+                ctx.services.config.kms, upload.meta, ctx.bucket, ctx.key, None
+            )
+        elif sse.parse_customer_key(ctx.headers) is not None:
+            object_key = await upload_key(ctx, upload, complete=True)
     truncated = len(parts) > max_parts
     parts = parts[:max_parts]
     children = [
@@ -428,11 +435,13 @@ async def list_parts(ctx: Ctx) -> Response:
             + element("Size", seg.plain_size)
             + "".join(
                 element(f"Checksum{alg}", v)
-                for alg, v in seg.checksums.items()
-                if alg != sse.SEALED_CHECKSUMS
+                for alg, v in sse.open_checksums(object_key, seg.checksums).items()
             )
             + "</Part>"
         )
+    if algorithm:
+        children.append(element("ChecksumAlgorithm", algorithm.upper()))
+        children.append(element("ChecksumType", upload.meta.get(objectmeta.CHECKSUM_TYPE, "")))
     return ctx.response(200, document("ListPartsResult", children), xml=True)
 
 

@@ -246,6 +246,8 @@ def _object_response(
     checksum_mode = ctx.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED"
     if checksum_mode and status == 200:
         headers.extend(_stored_checksums(record, object_key))
+    elif checksum_mode and part_number is not None and record.multipart:
+        headers.extend(_part_checksums(record, object_key, int(part_number)))
     objectmeta.apply_overrides(headers, ctx.query)
     length = last - first + 1 if size else 0
     if head or length == 0:
@@ -282,6 +284,21 @@ def _stored_checksums(
     if not values:
         return []
     return [*checksum_headers(values), ("x-amz-checksum-type", kind)]
+
+
+def _part_checksums(
+    record: ObjectRecord, object_key: sse.ObjectKey | None, number: int
+) -> list[tuple[str, str]]:
+    """A GET or HEAD of one part of a multipart object with x-amz-checksum-mode: ENABLED: that
+    part's checksum of the upload's algorithm (AWS returns part-level checksums this way)."""
+    algorithm = record.meta.get(objectmeta.CHECKSUM_ALGORITHM, "").upper()
+    if not algorithm or not record.meta.get(objectmeta.CHECKSUMS):
+        return []
+    for seg in record.segments:
+        if seg.part_number == number:
+            value = sse.open_checksums(object_key, seg.checksums).get(algorithm)
+            return checksum_headers({algorithm: value}) if value else []
+    return []
 
 
 def _part_range(record: ObjectRecord, raw: str) -> tuple[int, int]:
@@ -452,6 +469,9 @@ async def copy_object(ctx: Ctx) -> Response:
             )
             await publish(ctx, record, condition)
             etag = source.etag
+        if not source.multipart and len(source.segments) == 1:
+            kept = source.segments[0].checksums  # the same bytes: the same checksums
+            result.extend(element(f"Checksum{alg}", v) for alg, v in kept.items())
         headers: list[tuple[str, str]] = []
     else:
         etag, headers, values = await _copy_reencrypted(
@@ -549,6 +569,8 @@ async def _copy_reencrypted(
 ) -> tuple[str, list[tuple[str, str]], dict[str, str]]:
     """Decrypt the source (if encrypted) and store it under a fresh object key (if requested)."""
     source_key = await unseal_for_read(ctx, source, src_bucket, src_key, src_customer)
+    if not algorithms:
+        algorithms = _source_algorithms(source, source_key)
     object_key = await new_key(ctx, destination)
     opened = OpenObject(ctx.storage, source)
     try:
@@ -575,6 +597,18 @@ async def _copy_reencrypted(
     )
     await publish(ctx, record, condition)
     return etag, sse.response_headers(object_key, meta), received.checksums
+
+
+def _source_algorithms(source: ObjectRecord, source_key: sse.ObjectKey | None) -> tuple[str, ...]:
+    """A copy without x-amz-checksum-algorithm keeps the source's checksum algorithm (AWS); the
+    copy is one new object, so its checksum is computed over the whole of it."""
+    if source.multipart:
+        named = [source.meta.get(objectmeta.CHECKSUM_ALGORITHM, "")]
+    elif len(source.segments) == 1:
+        named = list(sse.open_checksums(source_key, source.segments[0].checksums))
+    else:
+        named = []
+    return tuple(a.lower() for a in named if a and checksums.supported(a.lower()))
 
 
 def _link_segments(ctx: Ctx, segments: list[Segment]) -> list[Segment]:
@@ -647,34 +681,60 @@ async def get_attributes(ctx: Ctx) -> Response:
     if "Checksum" in wanted:
         stored = _stored_checksums(record, object_key)
         values = [
-            (n.removeprefix("x-amz-checksum-").upper(), v)
-            for n, v in stored
+            (element(f"Checksum{n.removeprefix('x-amz-checksum-').upper()}", v))
             if n != "x-amz-checksum-type"
+            else element("ChecksumType", v)
+            for n, v in stored
         ]
         if values:
-            children.append(
-                "<Checksum>"
-                + "".join(element(f"Checksum{alg}", v) for alg, v in values)
-                + "</Checksum>"
-            )
+            children.append("<Checksum>" + "".join(values) + "</Checksum>")
     if "ObjectParts" in wanted and record.multipart:
-        parts = "".join(
-            "<Part>"
-            + element("PartNumber", s.part_number)
-            + element("Size", s.plain_size)
-            + "</Part>"
-            for s in record.segments
-        )
-        children.append(
-            "<ObjectParts>" + element("TotalPartsCount", len(record.segments))
-            + element("PartsCount", len(record.segments)) + parts + "</ObjectParts>"
-        )  # fmt: skip
+        children.append(_attribute_parts(ctx, record, object_key))
     if "StorageClass" in wanted:
         children.append(element("StorageClass", "STANDARD"))
     if "ObjectSize" in wanted:
         children.append(element("ObjectSize", record.size))
     headers = [("Last-Modified", objectmeta.http_date(record.mtime))]
     return ctx.response(200, document("GetObjectAttributesResponse", children), headers, xml=True)
+
+
+def _attribute_parts(ctx: Ctx, record: ObjectRecord, object_key: sse.ObjectKey | None) -> str:
+    """GetObjectAttributes ObjectParts: a page of parts (x-amz-max-parts, default 1000, after
+    x-amz-part-number-marker) with each part's checksum of the upload's algorithm."""
+    raw_max = ctx.headers.get("x-amz-max-parts", "1000").strip()
+    raw_marker = ctx.headers.get("x-amz-part-number-marker", "0").strip() or "0"
+    if not raw_max.isdigit() or not raw_marker.isdigit():
+        raise S3Error("InvalidArgument", "max-parts and part-number-marker must be integers")
+    max_parts = min(int(raw_max), 1000)
+    marker = int(raw_marker)
+    algorithm = record.meta.get(objectmeta.CHECKSUM_ALGORITHM, "").upper()
+    if not record.meta.get(objectmeta.CHECKSUMS):
+        algorithm = ""
+    after = [s for s in record.segments if s.part_number > marker]
+    page = after[:max_parts]
+    parts: list[str] = []
+    for seg in page:
+        checksum = ""
+        if algorithm:
+            value = sse.open_checksums(object_key, seg.checksums).get(algorithm)
+            checksum = element(f"Checksum{algorithm}", value) if value else ""
+        parts.append(
+            "<Part>"
+            + element("PartNumber", seg.part_number)
+            + element("Size", seg.plain_size)
+            + checksum
+            + "</Part>"
+        )
+    return (
+        "<ObjectParts>"
+        + element("PartsCount", len(record.segments))
+        + element("PartNumberMarker", marker)
+        + element("NextPartNumberMarker", page[-1].part_number if page else marker)
+        + element("MaxParts", max_parts)
+        + element("IsTruncated", len(after) > max_parts)
+        + "".join(parts)
+        + "</ObjectParts>"
+    )
 
 
 async def get_tagging(ctx: Ctx) -> Response:

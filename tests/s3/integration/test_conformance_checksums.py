@@ -273,3 +273,128 @@ def test_newer_checksum_algorithms_are_verified_and_kept(
     head = client.head_object(Bucket=bkt, Key="k", ChecksumMode="ENABLED", **read_key(kw))
     assert head[f"Checksum{algorithm}"] == value
     assert head["ChecksumType"] == "FULL_OBJECT"
+
+
+# --- multipart and copy checksums on encrypted objects -----------------------------------------
+
+
+def _sha256_upload(client: Any, bkt: str, key: str, kw: dict[str, str]) -> tuple[str, list[Any]]:
+    upload = client.create_multipart_upload(Bucket=bkt, Key=key, ChecksumAlgorithm="SHA256", **kw)[
+        "UploadId"
+    ]
+    parts = []
+    for number, data in ((1, b"a" * (5 * MiB)), (2, b"b" * 10)):
+        got = client.upload_part(
+            Bucket=bkt,
+            Key=key,
+            UploadId=upload,
+            PartNumber=number,
+            Body=data,
+            ChecksumAlgorithm="SHA256",
+            **read_key(kw),
+        )
+        parts.append(
+            {"PartNumber": number, "ETag": got["ETag"], "ChecksumSHA256": got["ChecksumSHA256"]}
+        )
+    return upload, parts
+
+
+@pytest.mark.parametrize("enc", ["plain", "sse-s3", "sse-c"])
+def test_list_parts_shows_part_checksums_and_the_upload_algorithm(
+    client: Any, bkt: str, enc: str
+) -> None:
+    """ListParts lists each part's checksum also for encrypted uploads (they are stored sealed
+    and were left out), with the upload's ChecksumAlgorithm and ChecksumType (were missing).
+    An SSE-C upload's part checksums need the key (AWS); without it they are left out."""
+    kw = ENCRYPTIONS[enc]
+    upload, parts = _sha256_upload(client, bkt, "m", kw)
+    listed = client.list_parts(Bucket=bkt, Key="m", UploadId=upload, **read_key(kw))
+    assert (listed["ChecksumAlgorithm"], listed["ChecksumType"]) == ("SHA256", "COMPOSITE")
+    assert [p.get("ChecksumSHA256") for p in listed["Parts"]] == [
+        p["ChecksumSHA256"] for p in parts
+    ]
+    assert [p["ETag"] for p in listed["Parts"]] == [p["ETag"] for p in parts]
+    if enc == "sse-c":
+        bare = client.list_parts(Bucket=bkt, Key="m", UploadId=upload)
+        assert all("ChecksumSHA256" not in p for p in bare["Parts"])
+
+
+@pytest.mark.parametrize("enc", ["plain", "sse-s3", "sse-c"])
+def test_part_level_checksums_of_a_completed_upload(client: Any, bkt: str, enc: str) -> None:
+    """A completed COMPOSITE upload gives its part checksums: GetObjectAttributes ObjectParts
+    (per part, paged by MaxParts/PartNumberMarker; were absent, and Checksum lacked
+    ChecksumType) and HEAD/GET with PartNumber and ChecksumMode (gave no checksum)."""
+    kw = ENCRYPTIONS[enc]
+    upload, parts = _sha256_upload(client, bkt, "m", kw)
+    done = client.complete_multipart_upload(
+        Bucket=bkt, Key="m", UploadId=upload, MultipartUpload={"Parts": parts}, **read_key(kw)
+    )
+    attrs = client.get_object_attributes(
+        Bucket=bkt, Key="m", ObjectAttributes=["Checksum", "ObjectParts"], **read_key(kw)
+    )
+    assert attrs["Checksum"] == {
+        "ChecksumSHA256": done["ChecksumSHA256"],
+        "ChecksumType": "COMPOSITE",
+    }
+    object_parts = attrs["ObjectParts"]
+    assert object_parts["TotalPartsCount"] == 2 and object_parts["IsTruncated"] is False
+    assert [p["ChecksumSHA256"] for p in object_parts["Parts"]] == [
+        p["ChecksumSHA256"] for p in parts
+    ]
+    page = client.get_object_attributes(
+        Bucket=bkt, Key="m", ObjectAttributes=["ObjectParts"], MaxParts=1, **read_key(kw)
+    )["ObjectParts"]
+    assert page["IsTruncated"] is True and page["NextPartNumberMarker"] == 1
+    assert [p["PartNumber"] for p in page["Parts"]] == [1]
+    rest = client.get_object_attributes(
+        Bucket=bkt,
+        Key="m",
+        ObjectAttributes=["ObjectParts"],
+        PartNumberMarker=1,
+        **read_key(kw),
+    )["ObjectParts"]
+    assert [p["PartNumber"] for p in rest["Parts"]] == [2]
+
+    head = client.head_object(
+        Bucket=bkt, Key="m", PartNumber=2, ChecksumMode="ENABLED", **read_key(kw)
+    )
+    assert head["ChecksumSHA256"] == parts[1]["ChecksumSHA256"]
+    got = client.get_object(
+        Bucket=bkt, Key="m", PartNumber=2, ChecksumMode="ENABLED", **read_key(kw)
+    )
+    assert got["ChecksumSHA256"] == parts[1]["ChecksumSHA256"]
+    assert got["Body"].read() == b"b" * 10  # botocore validated the part checksum
+
+
+@pytest.mark.parametrize("enc", ["plain", "sse-s3", "sse-c"])
+def test_copy_keeps_the_source_checksum_algorithm(client: Any, bkt: str, enc: str) -> None:
+    """CopyObject without x-amz-checksum-algorithm keeps the source's algorithm (AWS): an
+    encrypted copy had no checksum at all, and CopyObjectResult never named it."""
+    kw = ENCRYPTIONS[enc]
+    put = client.put_object(Bucket=bkt, Key="s", Body=b"hello", ChecksumAlgorithm="CRC32C", **kw)
+    source_key = (
+        {
+            "CopySourceSSECustomerAlgorithm": "AES256",
+            "CopySourceSSECustomerKey": SSE_C["SSECustomerKey"],
+            "CopySourceSSECustomerKeyMD5": SSE_C["SSECustomerKeyMD5"],
+        }
+        if enc == "sse-c"
+        else {}
+    )
+    copied = client.copy_object(
+        Bucket=bkt, Key="d", CopySource={"Bucket": bkt, "Key": "s"}, **kw, **source_key
+    )
+    assert copied["CopyObjectResult"]["ChecksumCRC32C"] == put["ChecksumCRC32C"]
+    head = client.head_object(Bucket=bkt, Key="d", ChecksumMode="ENABLED", **read_key(kw))
+    assert head["ChecksumCRC32C"] == put["ChecksumCRC32C"]
+    # An explicit algorithm still wins.
+    other = client.copy_object(
+        Bucket=bkt,
+        Key="e",
+        CopySource={"Bucket": bkt, "Key": "s"},
+        ChecksumAlgorithm="SHA1",
+        **kw,
+        **source_key,
+    )
+    assert set(other["CopyObjectResult"]) >= {"ChecksumSHA1"}
+    assert "ChecksumCRC32C" not in other["CopyObjectResult"]
