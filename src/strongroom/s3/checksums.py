@@ -38,6 +38,7 @@ __all__ = [
     "compute_checksum",
     "full_object_crc",
     "is_crc",
+    "is_valid",
     "supported",
 ]
 
@@ -209,6 +210,15 @@ def _decode(algorithm: str, value: str, what: str) -> bytes:
             "InvalidRequest", f"Value for {checksum_header(algorithm)} {what} is invalid."
         )
     return raw
+
+
+def is_valid(algorithm: str, value: str) -> bool:
+    """True when ``value`` is base64 of a digest of ``algorithm``'s size."""
+    try:
+        raw = base64.b64decode(value.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return len(raw) == _ALGORITHMS[algorithm][1]
 
 
 def _algorithm_of(name: str) -> str | None:

@@ -269,13 +269,14 @@ async def complete_upload(ctx: Ctx) -> Response:
     meta = dict(upload.meta)
     result_checksums: list[str] = []
     if algorithm:
-        value, checksum_type = _object_checksum(algorithm, upload, segments, claimed, object_key)
-        expected = ctx.headers.get(checksums.checksum_header(algorithm))
-        if expected is not None and expected.strip() != value:
-            raise S3Error(
-                "BadDigest",
-                f"The {algorithm.upper()} you specified did not match the calculated checksum.",
-            )
+        value, checksum_type = _object_checksum(
+            algorithm,
+            upload,
+            segments,
+            claimed,
+            object_key,
+            ctx.headers.get(checksums.checksum_header(algorithm)),
+        )
         plain = {algorithm.upper(): value}
         kept = sse.seal_checksums(object_key, plain) if object_key is not None else plain
         meta[objectmeta.CHECKSUMS] = json.dumps(kept)
@@ -329,19 +330,58 @@ def _object_checksum(
     segments: list[Segment],
     claimed: list[str],
     object_key: sse.ObjectKey | None,
+    expected: str | None,
 ) -> tuple[str, str]:
-    """The object checksum of a multipart upload from its parts' checksums."""
+    """The object checksum of a multipart upload from its parts' checksums, with AWS's checks
+    of what the Complete request claims, in AWS's order (answers recorded against AWS):
+
+    - a COMPOSITE upload needs every part's checksum in the request (``InvalidRequest``;
+      FULL_OBJECT may leave them out); a malformed one is ``InvalidArgument``;
+    - the whole-object ``x-amz-checksum-ALG`` header (COMPOSITE: without ``-N``) is checked
+      against the claimed part checksums (``BadDigest``, algorithm in lower case);
+    - then each claimed part checksum against the stored one (``InvalidPart``).
+    """
     name = algorithm.upper()
-    values: list[str] = []
-    for segment, client_value in zip(segments, claimed, strict=True):
-        value = sse.open_checksums(object_key, segment.checksums).get(name)
-        if value is None or (client_value and client_value != value):
-            raise S3Error(
-                "InvalidPart",
-                f"The checksum of part {segment.part_number} is missing or does not match.",
-            )
-        values.append(value)
     checksum_type = upload.meta.get(objectmeta.CHECKSUM_TYPE, "COMPOSITE")
+    stored = [sse.open_checksums(object_key, seg.checksums).get(name) for seg in segments]
+    used: list[str] = []
+    for segment, client_value, stored_value in zip(segments, claimed, stored, strict=True):
+        client_value = client_value.strip()
+        if not client_value:
+            if checksum_type == "COMPOSITE":
+                raise S3Error(
+                    "InvalidRequest",
+                    f"The upload was created using a {algorithm} checksum. The complete request "
+                    "must include the checksum for each part. It was missing for part "
+                    f"{segment.part_number} in the request.",
+                )
+            if stored_value is None:
+                raise S3Error("InvalidPart")
+            used.append(stored_value)
+        elif not checksums.is_valid(algorithm, client_value):
+            raise S3Error(
+                "InvalidArgument", "Invalid Base64 or multiple checksums present in request"
+            )
+        else:
+            used.append(client_value)
+    if expected is not None:
+        header = checksums.checksum_header(algorithm)
+        if not checksums.is_valid(algorithm, expected.strip()):
+            raise S3Error("InvalidRequest", f"Value for {header} header is invalid.")
+        claimed_value, _ = _combine(algorithm, checksum_type, used, segments)
+        if claimed_value.partition("-")[0] != expected.strip():
+            raise S3Error(
+                "BadDigest", f"The {algorithm} you specified did not match the calculated checksum."
+            )
+    for stored_value, used_value in zip(stored, used, strict=True):
+        if stored_value is None or stored_value != used_value:
+            raise S3Error("InvalidPart")
+    return _combine(algorithm, checksum_type, used, segments)
+
+
+def _combine(
+    algorithm: str, checksum_type: str, values: list[str], segments: list[Segment]
+) -> tuple[str, str]:
     if checksum_type == "FULL_OBJECT":
         pairs = [(v, seg.plain_size) for v, seg in zip(values, segments, strict=True)]
         return checksums.full_object_crc(algorithm, pairs), checksum_type

@@ -297,7 +297,10 @@ def _part_checksums(
     for seg in record.segments:
         if seg.part_number == number:
             value = sse.open_checksums(object_key, seg.checksums).get(algorithm)
-            return checksum_headers({algorithm: value}) if value else []
+            if not value:
+                return []
+            kind = record.meta.get(objectmeta.CHECKSUM_TYPE, "COMPOSITE")
+            return [*checksum_headers({algorithm: value}), ("x-amz-checksum-type", kind)]
     return []
 
 

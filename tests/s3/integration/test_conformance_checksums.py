@@ -11,6 +11,7 @@ import itertools
 import os
 import ssl
 import threading
+import zlib
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -398,3 +399,102 @@ def test_copy_keeps_the_source_checksum_algorithm(client: Any, bkt: str, enc: st
     )
     assert set(other["CopyObjectResult"]) >= {"ChecksumSHA1"}
     assert "ChecksumCRC32C" not in other["CopyObjectResult"]
+
+
+# --- CompleteMultipartUpload checksum checks (AWS's recorded answers) --------------------------
+
+
+def _crc32_upload(client: Any, bkt: str, key: str, kind: str = "COMPOSITE") -> tuple[str, Any]:
+    upload = client.create_multipart_upload(
+        Bucket=bkt, Key=key, ChecksumAlgorithm="CRC32", ChecksumType=kind
+    )["UploadId"]
+    part = client.upload_part(
+        Bucket=bkt,
+        Key=key,
+        UploadId=upload,
+        PartNumber=1,
+        Body=b"123456789",
+        ChecksumAlgorithm="CRC32",
+    )
+    return upload, part
+
+
+def _complete_error(client: Any, bkt: str, key: str, upload: str, part: Any, **kw: Any) -> Any:
+    with pytest.raises(ClientError) as info:
+        client.complete_multipart_upload(
+            Bucket=bkt, Key=key, UploadId=upload, MultipartUpload={"Parts": [part]}, **kw
+        )
+    error = info.value.response["Error"]
+    return status(info.value), error["Code"], error["Message"]
+
+
+def test_complete_checks_part_and_object_checksums_as_aws(client: Any, bkt: str) -> None:
+    """Complete of a COMPOSITE CRC32 upload: a part without its checksum is InvalidRequest
+    (was accepted), a malformed one InvalidArgument, a wrong one InvalidPart; the whole-object
+    x-amz-checksum-crc32 is the composite without "-N" (the right value was BadDigest), a wrong
+    one BadDigest naming "crc32", a malformed one InvalidRequest. The object is not created."""
+    upload, part = _crc32_upload(client, bkt, "m")
+    good = part["ChecksumCRC32"]
+    bare = {"PartNumber": 1, "ETag": part["ETag"]}
+    assert _complete_error(client, bkt, "m", upload, bare) == (
+        400,
+        "InvalidRequest",
+        "The upload was created using a crc32 checksum. The complete request must include the "
+        "checksum for each part. It was missing for part 1 in the request.",
+    )
+    assert _complete_error(client, bkt, "m", upload, {**bare, "ChecksumCRC32": "!!"}) == (
+        400,
+        "InvalidArgument",
+        "Invalid Base64 or multiple checksums present in request",
+    )
+    assert _complete_error(client, bkt, "m", upload, {**bare, "ChecksumCRC32": "AAAAAA=="})[:2] == (
+        400,
+        "InvalidPart",
+    )
+    with_part = {**bare, "ChecksumCRC32": good}
+    # COMPOSITE: the CRC32 of the concatenated raw part CRC32s.
+    composite = base64.b64encode(zlib.crc32(base64.b64decode(good)).to_bytes(4, "big")).decode()
+    assert _complete_error(client, bkt, "m", upload, with_part, ChecksumCRC32="AAAAAA==") == (
+        400,
+        "BadDigest",
+        "The crc32 you specified did not match the calculated checksum.",
+    )
+    assert _complete_error(client, bkt, "m", upload, with_part, ChecksumCRC32=composite + "-1")[
+        :2
+    ] == (400, "InvalidRequest")
+    # A wrong part checksum with a whole-object checksum computed from the right one: BadDigest.
+    wrong_part = {**bare, "ChecksumCRC32": "AAAAAA=="}
+    assert _complete_error(client, bkt, "m", upload, wrong_part, ChecksumCRC32=composite)[:2] == (
+        400,
+        "BadDigest",
+    )
+    with pytest.raises(ClientError):
+        client.head_object(Bucket=bkt, Key="m")
+    done = client.complete_multipart_upload(
+        Bucket=bkt,
+        Key="m",
+        UploadId=upload,
+        MultipartUpload={"Parts": [with_part]},
+        ChecksumCRC32=composite,
+    )
+    assert done["ChecksumCRC32"] == composite + "-1"
+    assert done["ChecksumType"] == "COMPOSITE"
+    head = client.head_object(Bucket=bkt, Key="m", PartNumber=1, ChecksumMode="ENABLED")
+    assert head["ChecksumCRC32"] == good
+    assert head["ResponseMetadata"]["HTTPHeaders"]["x-amz-checksum-type"] == "COMPOSITE"
+
+
+def test_full_object_complete_may_leave_out_part_checksums(client: Any, bkt: str) -> None:
+    """A FULL_OBJECT upload's Complete may omit the part checksums (AWS); the whole-object
+    header is the plain CRC of the object."""
+    upload, part = _crc32_upload(client, bkt, "f", kind="FULL_OBJECT")
+    whole = base64.b64encode(zlib.crc32(b"123456789").to_bytes(4, "big")).decode()
+    done = client.complete_multipart_upload(
+        Bucket=bkt,
+        Key="f",
+        UploadId=upload,
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]},
+        ChecksumCRC32=whole,
+        ChecksumType="FULL_OBJECT",
+    )
+    assert (done["ChecksumCRC32"], done["ChecksumType"]) == (whole, "FULL_OBJECT")
