@@ -488,6 +488,15 @@ async def list_parts(ctx: Ctx) -> Response:
 _UPLOAD_BATCH = 1000
 
 
+def _upload_checksum_elements(upload: UploadRecord) -> str:
+    """ChecksumAlgorithm and ChecksumType of an upload created with a checksum algorithm."""
+    algorithm = upload.meta.get(objectmeta.CHECKSUM_ALGORITHM)
+    if not algorithm:
+        return ""
+    kind = upload.meta.get(objectmeta.CHECKSUM_TYPE, "COMPOSITE")
+    return element("ChecksumAlgorithm", algorithm.upper()) + element("ChecksumType", kind)
+
+
 def _uploads_after(
     ctx: Ctx, prefix: str, key_marker: str, upload_id_marker: str
 ) -> Iterator[UploadRecord]:
@@ -552,6 +561,7 @@ async def list_uploads(ctx: Ctx) -> Response:
             + owner_xml(ctx)
             + element("StorageClass", "STANDARD")
             + element("Initiated", iso8601(upload.initiated))
+            + _upload_checksum_elements(upload)
             + "</Upload>"
         )
     children.append(element("NextKeyMarker", last_key))

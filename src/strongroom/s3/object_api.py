@@ -99,6 +99,8 @@ async def put_object(ctx: Ctx) -> Response:
     await publish(ctx, record, condition)
     headers = [("ETag", f'"{etag}"')]
     headers.extend(checksum_headers(received.checksums))
+    if received.checksums:
+        headers.append(("x-amz-checksum-type", "FULL_OBJECT"))
     headers.extend(sse.response_headers(object_key, meta))
     return ctx.response(200, headers=headers)
 
@@ -475,6 +477,8 @@ async def copy_object(ctx: Ctx) -> Response:
         if not source.multipart and len(source.segments) == 1:
             kept = source.segments[0].checksums  # the same bytes: the same checksums
             result.extend(element(f"Checksum{alg}", v) for alg, v in kept.items())
+            if kept:
+                result.append(element("ChecksumType", "FULL_OBJECT"))
         headers: list[tuple[str, str]] = []
     else:
         etag, headers, values = await _copy_reencrypted(
@@ -490,6 +494,8 @@ async def copy_object(ctx: Ctx) -> Response:
             condition,
         )
         result.extend(element(f"Checksum{alg}", v) for alg, v in values.items())
+        if values:
+            result.append(element("ChecksumType", "FULL_OBJECT"))
     body = document(
         "CopyObjectResult",
         [element("LastModified", iso8601(now)), element("ETag", f'"{etag}"'), *result],

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import http.client
 import itertools
 import os
@@ -498,3 +499,169 @@ def test_full_object_complete_may_leave_out_part_checksums(client: Any, bkt: str
         ChecksumType="FULL_OBJECT",
     )
     assert (done["ChecksumCRC32"], done["ChecksumType"]) == (whole, "FULL_OBJECT")
+
+
+def test_checksum_type_in_put_copy_and_upload_listing(client: Any, bkt: str) -> None:
+    """PutObject and CopyObject name ChecksumType FULL_OBJECT with their checksum, and
+    ListMultipartUploads names each upload's ChecksumAlgorithm/ChecksumType (all were missing)."""
+    put = client.put_object(Bucket=bkt, Key="s", Body=b"hello", ChecksumAlgorithm="CRC32")
+    assert put["ChecksumType"] == "FULL_OBJECT"
+    copied = client.copy_object(Bucket=bkt, Key="d", CopySource={"Bucket": bkt, "Key": "s"})
+    assert copied["CopyObjectResult"]["ChecksumType"] == "FULL_OBJECT"
+    client.create_multipart_upload(
+        Bucket=bkt, Key="u", ChecksumAlgorithm="CRC32C", ChecksumType="FULL_OBJECT"
+    )
+    client.create_multipart_upload(Bucket=bkt, Key="v")
+    uploads = {u["Key"]: u for u in client.list_multipart_uploads(Bucket=bkt)["Uploads"]}
+    assert (uploads["u"]["ChecksumAlgorithm"], uploads["u"]["ChecksumType"]) == (
+        "CRC32C",
+        "FULL_OBJECT",
+    )
+    assert "ChecksumAlgorithm" not in uploads["v"]
+
+
+# --- aws-chunked bodies end to end ---------------------------------------------------------------
+
+
+def _signed_chunked_put(
+    server: S3Server,
+    path: str,
+    payload: bytes,
+    *,
+    chunk: int = 64 * 1024,
+    trailer: tuple[str, str] | None = None,
+    decoded: int | None = None,
+    damage: Any = None,
+) -> tuple[int, bytes]:
+    """PUT ``payload`` as a signed aws-chunked body (STREAMING-AWS4-HMAC-SHA256-PAYLOAD, or the
+    -TRAILER variant with ``trailer``), built from the spec; ``damage`` edits the framed body."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+    from tests.support.s3server import ACCESS_KEY, SECRET_KEY
+
+    mode = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD" + ("-TRAILER" if trailer else "")
+    headers = {
+        "x-amz-content-sha256": mode,
+        "Content-Encoding": "aws-chunked",
+        "x-amz-decoded-content-length": str(len(payload) if decoded is None else decoded),
+    }
+    if trailer:
+        headers["x-amz-trailer"] = trailer[0]
+    request = AWSRequest(method="PUT", url=server.endpoint + path, headers=headers)
+    SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY), "s3", "us-east-1").add_auth(request)
+    amz_date = request.headers["X-Amz-Date"]
+    previous = request.headers["Authorization"].rsplit("Signature=", 1)[1]
+    scope = f"{amz_date[:8]}/us-east-1/s3/aws4_request"
+    key = ("AWS4" + SECRET_KEY).encode()
+    for part in (amz_date[:8], "us-east-1", "s3", "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    empty = hashlib.sha256(b"").hexdigest()
+    body = bytearray()
+    for start in [*range(0, len(payload), chunk), len(payload)]:
+        data = payload[start : start + chunk]
+        string = f"AWS4-HMAC-SHA256-PAYLOAD\n{amz_date}\n{scope}\n{previous}\n{empty}\n"
+        previous = hmac.new(
+            key, (string + hashlib.sha256(data).hexdigest()).encode(), hashlib.sha256
+        ).hexdigest()
+        body += f"{len(data):x};chunk-signature={previous}\r\n".encode()
+        if data:
+            body += data + b"\r\n"
+    if trailer:
+        body += f"{trailer[0]}:{trailer[1]}\r\n".encode()
+        digest = hashlib.sha256(f"{trailer[0]}:{trailer[1]}\n".encode()).hexdigest()
+        string = f"AWS4-HMAC-SHA256-TRAILER\n{amz_date}\n{scope}\n{previous}\n{digest}"
+        signature = hmac.new(key, string.encode(), hashlib.sha256).hexdigest()
+        body += f"x-amz-trailer-signature:{signature}\r\n".encode()
+    body += b"\r\n"
+    raw = bytes(damage(bytes(body)) if damage else body)
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    conn.putrequest("PUT", path, skip_accept_encoding=True)
+    for name, value in request.headers.items():
+        conn.putheader(name, value)
+    conn.putheader("Content-Length", str(len(raw)))
+    conn.endheaders()
+    conn.send(raw)
+    response = conn.getresponse()
+    result = response.status, response.read()
+    conn.close()
+    return result
+
+
+def _flip_after(marker: bytes, offset: int = 0) -> Any:
+    def damage(body: bytes) -> bytes:
+        at = body.index(marker) + len(marker) + offset
+        return body[:at] + bytes([body[at] ^ 1]) + body[at + 1 :]
+
+    return damage
+
+
+@pytest.fixture(scope="module")
+def http_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    with S3Server(tmp_path_factory.mktemp("chunked-e2e") / "data") as server:
+        yield server
+
+
+def test_signed_aws_chunked_refusals_end_to_end(http_server: S3Server) -> None:
+    """Signed aws-chunked uploads through the server: a bad chunk signature or changed data is
+    403 SignatureDoesNotMatch, a missing final chunk or a chunk size larger than the data 400
+    IncompleteBody, a wrong x-amz-decoded-content-length IncompleteBody, a bad trailer
+    checksum BadDigest, a bad trailer signature SignatureDoesNotMatch; none stores anything."""
+    client = http_server.client()
+    client.create_bucket(Bucket="chunked")
+    payload = os.urandom(150_000)
+    crc = base64.b64encode(zlib.crc32(payload).to_bytes(4, "big")).decode()
+
+    def refused(path: str, **kw: Any) -> tuple[int, str]:
+        status_, body = _signed_chunked_put(http_server, path, payload, **kw)
+        found = body.split(b"<Code>", 1)[1].split(b"</Code>", 1)[0].decode() if body else ""
+        return status_, found
+
+    assert _signed_chunked_put(http_server, "/chunked/ok", payload)[0] == 200
+    assert (
+        _signed_chunked_put(
+            http_server, "/chunked/ok-trailer", payload, trailer=("x-amz-checksum-crc32", crc)
+        )[0]
+        == 200
+    )
+    last_chunk = b"0;chunk-signature="
+    cases = {
+        "bad-signature": (
+            {"damage": _flip_after(b"chunk-signature=")},
+            403,
+            "SignatureDoesNotMatch",
+        ),
+        "bad-data": ({"damage": _flip_after(b"\r\n", 100)}, 403, "SignatureDoesNotMatch"),
+        "no-final-chunk": (
+            {"damage": lambda b: b[: b.rindex(last_chunk)]},
+            400,
+            "IncompleteBody",
+        ),
+        "size-lies": (
+            {"chunk": 150_000, "damage": lambda b: b.replace(b"249f0;", b"249f1;", 1)},
+            400,
+            "IncompleteBody",
+        ),
+        "decoded-larger": ({"decoded": len(payload) + 1}, 400, "IncompleteBody"),
+        "decoded-smaller": ({"decoded": len(payload) - 1}, 400, "IncompleteBody"),
+        "trailer-bad-checksum": (
+            {"trailer": ("x-amz-checksum-crc32", "AAAAAA==")},
+            400,
+            "BadDigest",
+        ),
+        "trailer-bad-signature": (
+            {
+                "trailer": ("x-amz-checksum-crc32", crc),
+                "damage": _flip_after(b"x-amz-trailer-signature:"),
+            },
+            403,
+            "SignatureDoesNotMatch",
+        ),
+    }
+    for name, (kw, want_status, want_code) in cases.items():
+        assert refused(f"/chunked/{name}", **kw) == (want_status, want_code), name
+    listed = client.list_objects_v2(Bucket="chunked").get("Contents", [])
+    assert sorted(o["Key"] for o in listed) == ["ok", "ok-trailer"]
+    got = client.get_object(Bucket="chunked", Key="ok-trailer", ChecksumMode="ENABLED")
+    assert got["ChecksumCRC32"] == crc
+    assert got["Body"].read() == payload
