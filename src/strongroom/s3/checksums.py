@@ -39,6 +39,7 @@ __all__ = [
     "full_object_crc",
     "is_crc",
     "is_valid",
+    "sent_algorithm",
     "supported",
 ]
 
@@ -219,6 +220,22 @@ def is_valid(algorithm: str, value: str) -> bool:
     except (binascii.Error, ValueError):
         return False
     return len(raw) == _ALGORITHMS[algorithm][1]
+
+
+def sent_algorithm(headers: Mapping[str, str]) -> str | None:
+    """The algorithm of the checksum a request carries (an ``x-amz-checksum-*`` header or the
+    trailer ``x-amz-trailer`` names), if any; lower-case header names."""
+    trailer = headers.get("x-amz-trailer")
+    if trailer is not None:
+        for name in trailer.split(","):
+            algorithm = _algorithm_of(name.strip().lower())
+            if algorithm is not None:
+                return algorithm
+    for name in headers:
+        algorithm = _algorithm_of(name)
+        if algorithm is not None:
+            return algorithm
+    return None
 
 
 def _algorithm_of(name: str) -> str | None:

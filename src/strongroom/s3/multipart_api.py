@@ -145,6 +145,7 @@ async def upload_key(
 async def upload_part(ctx: Ctx) -> Response:
     number = _part_number(ctx)
     upload = _upload(ctx)
+    _check_part_algorithm(ctx, upload)
     object_key = await upload_key(ctx, upload)
     # A fresh random nonce per part upload: a re-uploaded part never reuses (key, nonce).
     transform = dare.DareEncryptor(object_key.part_key(number)) if object_key else None
@@ -162,6 +163,23 @@ async def upload_part(ctx: Ctx) -> Response:
     headers.extend(checksum_headers(received.checksums))
     headers.extend(sse.response_headers(object_key, upload.meta))
     return ctx.response(200, headers=headers)
+
+
+def _check_part_algorithm(ctx: Ctx, upload: UploadRecord) -> None:
+    """A part of an upload created with a checksum algorithm must carry that algorithm's
+    checksum (AWS; a FULL_OBJECT upload's parts may carry none, the server computes it)."""
+    algorithm = upload.meta.get(objectmeta.CHECKSUM_ALGORITHM)
+    if not algorithm:
+        return
+    sent = checksums.sent_algorithm(ctx.headers)
+    if sent is None and upload.meta.get(objectmeta.CHECKSUM_TYPE) == "FULL_OBJECT":
+        return
+    if sent != algorithm:
+        raise S3Error(
+            "InvalidRequest",
+            f"Checksum Type mismatch occurred, expected checksum Type: {algorithm}, "
+            f"actual checksum Type: {sent or 'null'}",
+        )
 
 
 def _upload_algorithms(upload: UploadRecord) -> tuple[str, ...]:
@@ -203,6 +221,7 @@ async def upload_part_copy(ctx: Ctx) -> Response:
                 opened.plaintext(source_key, first, last),
                 transform=transform,
                 part_number=number,
+                algorithms=_upload_algorithms(upload),
             )
         except dare.DareError:
             raise S3Error(
@@ -214,7 +233,11 @@ async def upload_part_copy(ctx: Ctx) -> Response:
     await _store_part(ctx, upload, received.segment)
     body = document(
         "CopyPartResult",
-        [element("LastModified", iso8601(time.time())), element("ETag", f'"{etag}"')],
+        [
+            element("LastModified", iso8601(time.time())),
+            element("ETag", f'"{etag}"'),
+            *(element(f"Checksum{alg}", v) for alg, v in received.checksums.items()),
+        ],
     )
     return ctx.response(200, body, sse.response_headers(object_key, upload.meta), xml=True)
 

@@ -665,3 +665,65 @@ def test_signed_aws_chunked_refusals_end_to_end(http_server: S3Server) -> None:
     got = client.get_object(Bucket="chunked", Key="ok-trailer", ChecksumMode="ENABLED")
     assert got["ChecksumCRC32"] == crc
     assert got["Body"].read() == payload
+
+
+def test_upload_part_checksum_must_be_the_upload_algorithm(client: Any, bkt: str) -> None:
+    """A part of a COMPOSITE SHA1 upload carrying a CRC32C checksum, or none, is AWS's
+    InvalidRequest 'Checksum Type mismatch occurred, ...' (both were stored, and Complete then
+    failed or computed from server-side values the client never checked)."""
+    upload = client.create_multipart_upload(Bucket=bkt, Key="m", ChecksumAlgorithm="SHA1")
+    upload_id = upload["UploadId"]
+    with pytest.raises(ClientError) as info:
+        client.upload_part(
+            Bucket=bkt,
+            Key="m",
+            UploadId=upload_id,
+            PartNumber=1,
+            Body=b"x",
+            ChecksumAlgorithm="CRC32C",
+        )
+    assert (status(info.value), code(info.value)) == (400, "InvalidRequest")
+    assert info.value.response["Error"]["Message"] == (
+        "Checksum Type mismatch occurred, expected checksum Type: sha1, actual checksum Type: "
+        "crc32c"
+    )
+    part = client.upload_part(
+        Bucket=bkt, Key="m", UploadId=upload_id, PartNumber=1, Body=b"x", ChecksumAlgorithm="SHA1"
+    )
+    assert part["ChecksumSHA1"] == base64.b64encode(hashlib.sha1(b"x").digest()).decode()
+    # A FULL_OBJECT upload's parts may leave the checksum to the server.
+    full = client.create_multipart_upload(
+        Bucket=bkt, Key="f", ChecksumAlgorithm="CRC32", ChecksumType="FULL_OBJECT"
+    )["UploadId"]
+    got = client.upload_part(Bucket=bkt, Key="f", UploadId=full, PartNumber=1, Body=b"x")
+    assert got["ChecksumCRC32"] == base64.b64encode(zlib.crc32(b"x").to_bytes(4, "big")).decode()
+
+
+def test_upload_part_copy_computes_the_upload_checksum(client: Any, bkt: str) -> None:
+    """UploadPartCopy into an upload with a checksum algorithm computes the part's checksum
+    and returns it in CopyPartResult (it had none, so the upload could not be completed)."""
+    client.put_object(Bucket=bkt, Key="src", Body=b"0123456789")
+    upload = client.create_multipart_upload(Bucket=bkt, Key="m", ChecksumAlgorithm="CRC32C")
+    upload_id = upload["UploadId"]
+    copied = client.upload_part_copy(
+        Bucket=bkt,
+        Key="m",
+        UploadId=upload_id,
+        PartNumber=1,
+        CopySource={"Bucket": bkt, "Key": "src"},
+        CopySourceRange="bytes=2-5",
+    )["CopyPartResult"]
+    expected = client.put_object(Bucket=bkt, Key="probe", Body=b"2345", ChecksumAlgorithm="CRC32C")[
+        "ChecksumCRC32C"
+    ]
+    assert copied["ChecksumCRC32C"] == expected
+    done = client.complete_multipart_upload(
+        Bucket=bkt,
+        Key="m",
+        UploadId=upload_id,
+        MultipartUpload={
+            "Parts": [{"PartNumber": 1, "ETag": copied["ETag"], "ChecksumCRC32C": expected}]
+        },
+    )
+    assert done["ChecksumType"] == "COMPOSITE"
+    assert client.get_object(Bucket=bkt, Key="m")["Body"].read() == b"2345"
