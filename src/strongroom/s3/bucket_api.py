@@ -12,6 +12,7 @@ from strongroom.s3 import objectmeta, sse, sse_config
 from strongroom.s3.context import Ctx
 from strongroom.s3.errors import S3Error
 from strongroom.s3.names import check_bucket_name, valid_existing_bucket_name
+from strongroom.s3.payload import read_body
 from strongroom.s3.storage import BucketExistsError, BucketNotEmptyError, BucketNotFoundError
 from strongroom.s3.xmlio import document, element, iso8601, parse, text
 
@@ -52,7 +53,7 @@ async def create_bucket(ctx: Ctx) -> Response:
     if ctx.headers.get("x-amz-bucket-object-lock-enabled", "").strip().lower() == "true":
         # refused rather than ignored: the client would believe its objects are WORM
         raise S3Error("NotImplemented", "Object Lock is not supported by this server")
-    body = await ctx.request.body.read_all(MAX_CONFIG_BYTES)
+    body = await read_body(ctx, MAX_CONFIG_BYTES)
     if body.strip():
         root = parse(body)
         if root.tag != "CreateBucketConfiguration":
@@ -100,7 +101,7 @@ async def get_versioning(ctx: Ctx) -> Response:
 
 async def put_versioning(ctx: Ctx) -> Response:
     await require_bucket(ctx)
-    root = parse(await ctx.request.body.read_all(MAX_CONFIG_BYTES))
+    root = parse(await read_body(ctx, MAX_CONFIG_BYTES))
     status = text(root, "Status")
     if status not in ("", "Suspended"):
         raise S3Error("NotImplemented", "Bucket versioning is not supported by this server")
@@ -120,7 +121,7 @@ async def get_acl(ctx: Ctx) -> Response:
 
 async def put_acl(ctx: Ctx) -> Response:
     await require_bucket(ctx)
-    check_private_acl(ctx, await ctx.request.body.read_all(MAX_CONFIG_BYTES))
+    check_private_acl(ctx, await read_body(ctx, MAX_CONFIG_BYTES))
     return ctx.response(200)
 
 
@@ -195,7 +196,7 @@ async def get_encryption(ctx: Ctx) -> Response:
 
 async def put_encryption(ctx: Ctx) -> Response:
     await require_bucket(ctx)
-    rule = sse_config.parse_config(await ctx.request.body.read_all(MAX_CONFIG_BYTES))
+    rule = sse_config.parse_config(await read_body(ctx, MAX_CONFIG_BYTES))
     # Every default needs the KMS, and a named SSE-KMS key must exist: otherwise every later
     # PUT without SSE headers would fail (MinIO checks it the same way, with a test data key).
     kms = sse.require_kms(ctx.services.config.kms)
@@ -226,7 +227,7 @@ async def get_tagging(ctx: Ctx) -> Response:
 
 async def put_tagging(ctx: Ctx) -> Response:
     await require_bucket(ctx)
-    body = await ctx.request.body.read_all(MAX_CONFIG_BYTES)
+    body = await read_body(ctx, MAX_CONFIG_BYTES)
     tags = objectmeta.parse_tagging(body, bucket=True)
     await ctx.services.write(ctx.storage.set_bucket_config, ctx.bucket, "tagging", urlencode(tags))
     return ctx.response(204)
@@ -246,7 +247,7 @@ async def put_notification(ctx: Ctx) -> Response:
     notifications) is the truth and succeeds; any destination is NotImplemented, never
     accepted and then silently not delivered."""
     await require_bucket(ctx)
-    root = parse(await ctx.request.body.read_all(MAX_CONFIG_BYTES))
+    root = parse(await read_body(ctx, MAX_CONFIG_BYTES))
     if root.tag != "NotificationConfiguration":
         raise S3Error("MalformedXML")
     if len(root) or (root.text or "").strip():

@@ -28,7 +28,7 @@ from strongroom.s3.object_api import (
     unseal_for_read,
     write_condition,
 )
-from strongroom.s3.payload import MAX_PART_SIZE, receive, store_plaintext
+from strongroom.s3.payload import MAX_PART_SIZE, read_body, receive, store_plaintext
 from strongroom.s3.reader import OpenObject
 from strongroom.s3.storage import (
     BucketNotFoundError,
@@ -244,7 +244,7 @@ async def upload_part_copy(ctx: Ctx) -> Response:
 
 async def complete_upload(ctx: Ctx) -> Response:
     upload = _upload(ctx)
-    root = parse(await ctx.request.body.read_all(MAX_COMPLETE_BODY))
+    root = parse(await read_body(ctx, MAX_COMPLETE_BODY, body_checksums=False))
     if root.tag != "CompleteMultipartUpload":
         raise S3Error("MalformedXML")
     condition = await write_condition(ctx)

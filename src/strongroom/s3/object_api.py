@@ -18,7 +18,7 @@ from strongroom.s3.bucket_api import check_private_acl, owner_id, owner_xml, req
 from strongroom.s3.context import Ctx
 from strongroom.s3.errors import S3Error
 from strongroom.s3.names import check_object_key, is_other_version
-from strongroom.s3.payload import Received, receive, store_plaintext
+from strongroom.s3.payload import Received, read_body, receive, store_plaintext
 from strongroom.s3.reader import OpenObject
 from strongroom.s3.storage import (
     BucketNotFoundError,
@@ -346,7 +346,7 @@ async def absent_version(ctx: Ctx, *, delete: bool) -> Response:
 
 async def delete_objects(ctx: Ctx) -> Response:
     await require_bucket(ctx)
-    body = await ctx.request.body.read_all(MAX_XML_BODY)
+    body = await read_body(ctx, MAX_XML_BODY)
     content_md5 = ctx.headers.get("content-md5")
     if content_md5 is not None:
         expected = base64.b64encode(hashlib.md5(body).digest()).decode()  # noqa: S324 - protocol
@@ -662,7 +662,7 @@ async def get_acl(ctx: Ctx) -> Response:
 
 async def put_acl(ctx: Ctx) -> Response:
     load_object(ctx)
-    check_private_acl(ctx, await ctx.request.body.read_all(MAX_XML_BODY))
+    check_private_acl(ctx, await read_body(ctx, MAX_XML_BODY))
     return ctx.response(200)
 
 
@@ -753,7 +753,7 @@ async def get_tagging(ctx: Ctx) -> Response:
 
 async def put_tagging(ctx: Ctx) -> Response:
     record = load_object(ctx)
-    tags = objectmeta.parse_tagging(await ctx.request.body.read_all(MAX_XML_BODY))
+    tags = objectmeta.parse_tagging(await read_body(ctx, MAX_XML_BODY))
     meta = dict(record.meta)
     meta[objectmeta.TAGGING] = urlencode(tags)
     await _update_meta(ctx, record, meta)

@@ -167,6 +167,44 @@ async def receive(
     return Received(segment, segment.etag, segment.checksums)
 
 
+async def read_body(ctx: Ctx, limit: int, *, body_checksums: bool = True) -> bytes:
+    """The whole (small) body of a request that is not an upload: XML documents of DeleteObjects,
+    CompleteMultipartUpload, tagging, ACLs and bucket configurations.
+
+    Verified as upload bodies are: the signed ``x-amz-content-sha256`` (a body changed after
+    signing is ``XAmzContentSHA256Mismatch``), ``Content-MD5`` and the ``x-amz-checksum-*``
+    header or trailer that botocore >= 1.36 sends instead of Content-MD5 (``BadDigest``);
+    aws-chunked bodies are decoded with their chunk signatures checked. Past ``limit`` bytes
+    the request is refused as the body reader refuses it. ``body_checksums=False`` for
+    CompleteMultipartUpload, whose ``x-amz-checksum-*`` header is the object's checksum.
+    """
+    auth = ctx.auth
+    headers = ctx.headers
+    if not body_checksums:
+        headers = {
+            k: v
+            for k, v in headers.items()
+            if not k.startswith("x-amz-checksum-")
+            and k not in ("x-amz-sdk-checksum-algorithm", "x-amz-trailer")
+        }
+    body = await ctx.request.body.read_all(limit)
+    if auth is None:  # e.g. signature V2: no payload hash to hold the body to
+        checksummer = Checksummer.from_headers(headers, md5=False)
+        checksummer.update(body)
+        checksummer.verify()
+        return body
+    trailers: dict[str, str] = {}
+    if auth.payload.is_chunked:
+        decoder = ChunkedDecoder(auth, decoded_length=declared_length(ctx))
+        body = b"".join(bytes(piece) for piece in decoder.feed(body))
+        trailers = decoder.finish()
+    signed = auth.expected_sha256 if auth.payload is PayloadMode.SIGNED else None
+    checksummer = Checksummer.from_headers(headers, expected_sha256=signed, md5=False)
+    checksummer.update(body)
+    checksummer.verify(trailers)
+    return body
+
+
 async def store_stream(
     ctx: Ctx,
     chunks: AsyncIterator[bytes],

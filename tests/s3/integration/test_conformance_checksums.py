@@ -727,3 +727,59 @@ def test_upload_part_copy_computes_the_upload_checksum(client: Any, bkt: str) ->
     )
     assert done["ChecksumType"] == "COMPOSITE"
     assert client.get_object(Bucket=bkt, Key="m")["Body"].read() == b"2345"
+
+
+# --- XML request bodies ------------------------------------------------------------------------
+
+
+def _replace_header(name: str, value: str) -> Any:
+    def handler(request: Any, **_: Any) -> None:
+        for header in list(request.headers.keys()):
+            if header.lower() == name:
+                del request.headers[header]
+                request.headers[header] = value
+
+    return handler
+
+
+def test_xml_bodies_are_held_to_their_checksums_and_signed_hash(
+    http_server: S3Server,
+) -> None:
+    """botocore >= 1.36 protects DeleteObjects, tagging and other XML bodies with
+    x-amz-checksum-crc32 instead of Content-MD5, and over plain HTTP signs the body's SHA-256.
+    Neither was checked: a wrong CRC32, or a body changed after signing (another key to
+    delete), was carried out. Now BadDigest and XAmzContentSHA256Mismatch, as AWS."""
+    setup = http_server.client()
+    setup.create_bucket(Bucket="xml-bodies")
+    for key in ("a", "b"):
+        setup.put_object(Bucket="xml-bodies", Key=key, Body=b"1")
+
+    bad_crc = http_server.client()
+    bad_crc.meta.events.register(
+        "before-sign.s3.*", _replace_header("x-amz-checksum-crc32", "AAAAAA==")
+    )
+    with pytest.raises(ClientError) as info:
+        bad_crc.delete_objects(Bucket="xml-bodies", Delete={"Objects": [{"Key": "a"}]})
+    assert (status(info.value), code(info.value)) == (400, "BadDigest")
+    with pytest.raises(ClientError) as info:
+        bad_crc.put_object_tagging(
+            Bucket="xml-bodies", Key="a", Tagging={"TagSet": [{"Key": "k", "Value": "v"}]}
+        )
+    assert (status(info.value), code(info.value)) == (400, "BadDigest")
+
+    def swap_key(request: Any, **_: Any) -> None:
+        request.body = request.body.replace(b"<Key>a</Key>", b"<Key>b</Key>")
+
+    tampered = http_server.client()
+    tampered.meta.events.register("before-send.s3.DeleteObjects", swap_key)
+    with pytest.raises(ClientError) as info:
+        tampered.delete_objects(Bucket="xml-bodies", Delete={"Objects": [{"Key": "a"}]})
+    assert (status(info.value), code(info.value)) == (400, "XAmzContentSHA256Mismatch")
+
+    assert sorted(o["Key"] for o in setup.list_objects_v2(Bucket="xml-bodies")["Contents"]) == [
+        "a",
+        "b",
+    ]
+    assert setup.get_object_tagging(Bucket="xml-bodies", Key="a")["TagSet"] == []
+    setup.delete_objects(Bucket="xml-bodies", Delete={"Objects": [{"Key": "a"}]})
+    assert [o["Key"] for o in setup.list_objects_v2(Bucket="xml-bodies")["Contents"]] == ["b"]
