@@ -143,6 +143,7 @@ def _contents(
         element("ETag", f'"{etag}"'),
         element("Size", entry.size),
         element("StorageClass", "STANDARD"),
+        objectmeta.checksum_listing(entry.meta),
     ]
     if owner:
         parts.append(owner_xml(ctx))
@@ -309,6 +310,7 @@ async def list_object_versions(ctx: Ctx) -> Response:
             + element("ETag", f'"{etag}"')
             + element("Size", entry.size)
             + element("StorageClass", "STANDARD")
+            + objectmeta.checksum_listing(entry.meta)
             + owner_xml(ctx)
             + "</Version>"
         )

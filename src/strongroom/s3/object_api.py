@@ -87,6 +87,7 @@ async def put_object(ctx: Ctx) -> Response:
     etag = finish_segment(ctx, received, object_key)
     if object_key is not None:
         meta.update(object_key.meta)
+    meta.update(_single_checksum_meta(received.checksums))
     record = ObjectRecord(
         bucket=ctx.bucket,
         key=ctx.key,
@@ -443,6 +444,7 @@ async def copy_object(ctx: Ctx) -> Response:
     if directive not in ("COPY", "REPLACE"):
         raise S3Error("InvalidArgument", "Unknown metadata directive.")
     meta = _copy_metadata(ctx, source, directive)
+    same_data = objectmeta.checksum_items(source.meta)  # for copies that keep the data
     same = src_bucket == ctx.bucket and src_key == ctx.key
     src_kind = sse.kind_of(source.meta)
     now = time.time()
@@ -462,7 +464,12 @@ async def copy_object(ctx: Ctx) -> Response:
     if not encrypted and not algorithms:
         if same:
             ok = await ctx.services.write(
-                ctx.storage.update_object_meta, ctx.bucket, ctx.key, source.etag, meta, now
+                ctx.storage.update_object_meta,
+                ctx.bucket,
+                ctx.key,
+                source.etag,
+                {**meta, **same_data},
+                now,
             )
             if not ok:
                 raise S3Error("InternalError", "The source object changed during the copy; retry")
@@ -470,7 +477,7 @@ async def copy_object(ctx: Ctx) -> Response:
         else:
             segments = await ctx.services.blocking(_link_segments, ctx, source.segments)
             record = ObjectRecord(
-                ctx.bucket, ctx.key, source.size, source.etag, now, meta, segments
+                ctx.bucket, ctx.key, source.size, source.etag, now, {**meta, **same_data}, segments
             )
             await publish(ctx, record, condition)
             etag = source.etag
@@ -551,6 +558,7 @@ async def _rotate_customer_key(
     internal = {k: v for k, v in source.meta.items() if k.startswith(sse.INTERNAL)}
     resealed = sse.reseal_customer(object_key, internal, destination.customer, ctx.bucket, ctx.key)
     meta.update(resealed)
+    meta.update(objectmeta.checksum_items(source.meta))  # same data, same checksums
     ok = await ctx.services.write(
         ctx.storage.update_object_meta, ctx.bucket, ctx.key, source.etag, meta, now
     )
@@ -600,12 +608,22 @@ async def _copy_reencrypted(
     etag = finish_segment(ctx, received, object_key)
     if object_key is not None:
         meta.update(object_key.meta)
+    meta.update(_single_checksum_meta(received.checksums))
     segment = received.segment
     record = ObjectRecord(
         ctx.bucket, ctx.key, segment.plain_size, segment.etag, now, meta, [segment]
     )
     await publish(ctx, record, condition)
     return etag, sse.response_headers(object_key, meta), received.checksums
+
+
+def _single_checksum_meta(values: Mapping[str, str]) -> dict[str, str]:
+    """What a single-part object records of its checksum for listings: the algorithm (in the
+    clear, as AWS lists it even for encrypted objects) and FULL_OBJECT."""
+    if not values:
+        return {}
+    algorithm = next(iter(values)).lower()
+    return {objectmeta.CHECKSUM_ALGORITHM: algorithm, objectmeta.CHECKSUM_TYPE: "FULL_OBJECT"}
 
 
 def _source_algorithms(source: ObjectRecord, source_key: sse.ObjectKey | None) -> tuple[str, ...]:

@@ -154,6 +154,24 @@ def tags_of(meta: Mapping[str, str]) -> list[tuple[str, str]]:
     return parse_qsl(meta.get(TAGGING, ""), keep_blank_values=True)
 
 
+def checksum_items(meta: Mapping[str, str]) -> dict[str, str]:
+    """The internal entries that describe an object's checksum (algorithm, type and, for
+    multipart objects, the object checksum): kept when only the metadata changes."""
+    return {k: meta[k] for k in (CHECKSUMS, CHECKSUM_ALGORITHM, CHECKSUM_TYPE) if k in meta}
+
+
+def checksum_listing(meta: Mapping[str, str]) -> str:
+    """ChecksumAlgorithm and ChecksumType of a listed object (AWS lists them), from ``meta``."""
+    algorithm = meta.get(CHECKSUM_ALGORITHM)
+    if not algorithm:
+        return ""
+    kind = meta.get(CHECKSUM_TYPE, "COMPOSITE")
+    return (
+        f"<ChecksumAlgorithm>{algorithm.upper()}</ChecksumAlgorithm>"
+        f"<ChecksumType>{kind}</ChecksumType>"
+    )
+
+
 def public_items(meta: Mapping[str, str]) -> dict[str, str]:
     """Metadata a copy with directive COPY carries over (everything but internal entries)."""
     return {k: v for k, v in meta.items() if not k.startswith(INTERNAL_PREFIXES)}

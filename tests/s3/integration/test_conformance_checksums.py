@@ -783,3 +783,44 @@ def test_xml_bodies_are_held_to_their_checksums_and_signed_hash(
     assert setup.get_object_tagging(Bucket="xml-bodies", Key="a")["TagSet"] == []
     setup.delete_objects(Bucket="xml-bodies", Delete={"Objects": [{"Key": "a"}]})
     assert [o["Key"] for o in setup.list_objects_v2(Bucket="xml-bodies")["Contents"]] == ["b"]
+
+
+# --- listings ----------------------------------------------------------------------------------
+
+
+def test_listings_name_checksum_algorithm_and_type(client: Any, bkt: str) -> None:
+    """ListObjects v1/v2 and ListObjectVersions name each object's ChecksumAlgorithm and
+    ChecksumType (AWS; were missing), also for encrypted objects and copies; a copy that only
+    replaces the metadata of a multipart object keeps its checksum (it was lost)."""
+    client.put_object(Bucket=bkt, Key="plain", Body=b"x", ChecksumAlgorithm="SHA256")
+    client.put_object(
+        Bucket=bkt, Key="sse", Body=b"x", ChecksumAlgorithm="CRC32C", ServerSideEncryption="AES256"
+    )
+    upload, parts = _sha256_upload(client, bkt, "multi", {})
+    done = client.complete_multipart_upload(
+        Bucket=bkt, Key="multi", UploadId=upload, MultipartUpload={"Parts": parts}
+    )
+    client.copy_object(
+        Bucket=bkt,
+        Key="multi",
+        CopySource={"Bucket": bkt, "Key": "multi"},
+        MetadataDirective="REPLACE",
+        Metadata={"new": "1"},
+    )
+    client.copy_object(Bucket=bkt, Key="copy", CopySource={"Bucket": bkt, "Key": "plain"})
+    want = {
+        "copy": (["SHA256"], "FULL_OBJECT"),
+        "multi": (["SHA256"], "COMPOSITE"),
+        "plain": (["SHA256"], "FULL_OBJECT"),
+        "sse": (["CRC32C"], "FULL_OBJECT"),
+    }
+    for listed in (
+        client.list_objects_v2(Bucket=bkt)["Contents"],
+        client.list_objects(Bucket=bkt)["Contents"],
+        client.list_object_versions(Bucket=bkt)["Versions"],
+    ):
+        got = {o["Key"]: (o.get("ChecksumAlgorithm"), o.get("ChecksumType")) for o in listed}
+        assert got == want
+    head = client.head_object(Bucket=bkt, Key="multi", ChecksumMode="ENABLED")
+    assert head["ChecksumSHA256"] == done["ChecksumSHA256"]
+    assert head["Metadata"] == {"new": "1"}
