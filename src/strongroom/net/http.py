@@ -57,6 +57,10 @@ class Response:
     content_type: str | None = None
 
 
+def _internal_error() -> Response:
+    return Response(500, b"internal server error\n", content_type="text/plain")
+
+
 Handler = Callable[[Request], Awaitable[Response]]
 # Answers a request at once when it needs no waiting (else None: the async handler answers it).
 ImmediateHandler = Callable[[Request], Response | None]
@@ -300,16 +304,12 @@ class HTTPProtocol(asyncio.Protocol):
         try:
             response = immediate(request)
         except Exception as exc:
-            if self._state.on_error is not None:
-                self._state.on_error(exc)
-            else:
-                log.exception("request handler failed")
-            response = Response(500, b"internal server error\n", content_type="text/plain")
+            response = self._handler_failed(exc)
         if response is None:
             return False
         if response.stream is not None:  # a contract violation: streams need the async path
             log.error("an immediate handler returned a streamed response")
-            response = Response(500, b"internal server error\n", content_type="text/plain")
+            response = _internal_error()
         self._answered_now += 1
         close = self._close_after or self._state.closing
         self._write_response(request, response, close)
@@ -354,6 +354,14 @@ class HTTPProtocol(asyncio.Protocol):
         if self._state.closing:
             self.close_when_idle()
 
+    def _handler_failed(self, exc: Exception) -> Response:
+        """Report a handler's exception (to ``on_error``, else the log); the client gets a 500."""
+        if self._state.on_error is not None:
+            self._state.on_error(exc)
+        else:
+            log.exception("request handler failed")
+        return _internal_error()
+
     async def _run(self, request: Request) -> bool:
         """Answer one request; False when the connection is done."""
         keep_alive = not self._close_after or bool(self._queue)
@@ -361,11 +369,7 @@ class HTTPProtocol(asyncio.Protocol):
             try:
                 response = await self._state.handler(request)
             except Exception as exc:
-                if self._state.on_error is not None:
-                    self._state.on_error(exc)
-                else:
-                    log.exception("request handler failed")
-                response = Response(500, b"internal server error\n", content_type="text/plain")
+                response = self._handler_failed(exc)
             close = self._close_after and not self._queue
             if self._state.closing:
                 close = True
