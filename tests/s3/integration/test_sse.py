@@ -32,9 +32,7 @@ def ssec(key: bytes, *, copy: bool = False) -> dict[str, str]:
     prefix = "CopySource" if copy else ""
     return {
         f"{prefix}SSECustomerAlgorithm": "AES256",
-        f"{prefix}SSECustomerKey": key.decode("latin-1")
-        if False
-        else base64.b64encode(key).decode(),
+        f"{prefix}SSECustomerKey": base64.b64encode(key).decode(),
         f"{prefix}SSECustomerKeyMD5": base64.b64encode(hashlib.md5(key).digest()).decode(),
     }
 
