@@ -191,11 +191,8 @@ class HTTPProtocol(asyncio.Protocol):
                 else:
                     scheduling.settle(now)
             self._flush()
-        else:
+        else:  # nothing was written here: any earlier answer has its flush scheduled already
             self._flush_scheduled = flush_pending
-            if self._out and not flush_pending:
-                self._flush_scheduled = True
-                self._loop.call_soon(self._flush)
 
     def eof_received(self) -> bool | None:
         return False
